@@ -1,0 +1,86 @@
+"""The one interface every self-supervised skeleton method implements.
+
+Input convention, shared by every method and every call below (the runner never reshapes
+data for a particular method):
+
+* ``x``: float32 ``(B, T, M, V, C)`` raw joint coordinates in metres (camera space), ``M``
+  body slots (1 for single-person pre-training samples, 2 downstream), ``V = 25`` NTU joints,
+  ``C = 3``; zero-padded after each sample's length.
+* ``lengths``: int64 ``(B,)`` valid frames per sample.
+
+A method converts ``x`` to its stream (joint / motion / bone), applies its own preprocessing
+(e.g. CrosSCLR's frame50) and its own pre-training augmentations internally, batched on the
+tensors' device. Downstream heads live in the runner; a method only produces embeddings.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class SkeletonMethod(nn.Module, abc.ABC):
+    """Base class: pre-training loss + three downstream embeddings."""
+
+    #: registry name, e.g. "hitrs"
+    name: ClassVar[str]
+    #: pre-training treats every body of a sample as its own single-person sample (Hi-TRS)
+    split_bodies_for_pretraining: ClassVar[bool] = False
+    #: one pre-training produces every stream's encoder (CrosSCLR); the cache key then omits
+    #: the stream and the downstream model uses ``config.stream``'s encoder
+    pretrains_all_streams: ClassVar[bool] = False
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.config = config
+
+    # ---- pre-training -------------------------------------------------------------------
+    @abc.abstractmethod
+    def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total pre-training loss of one (micro-)batch and per-task logs (losses, accuracies)."""
+
+    @abc.abstractmethod
+    def configure_pretraining(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """Optimizer and per-optimizer-step LR scheduler from ``self.config``."""
+
+    def after_optimizer_step(self) -> None:
+        """Hook after each optimizer step (momentum encoders, queues)."""
+
+    def pretraining_state(self) -> dict[str, Any]:
+        """Extra state to checkpoint besides ``state_dict`` (buffers already included)."""
+        return {}
+
+    def load_pretraining_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # ---- downstream embeddings ----------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def video_dim(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def clip_dim(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def sequence_dim(self) -> int: ...
+
+    @abc.abstractmethod
+    def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(B, video_dim)`` for recognition (both bodies combined the method's way)."""
+
+    @abc.abstractmethod
+    def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
+        """``(N, clip_dim)`` for detection: ``clips`` ``(N, 7, M, V, C)`` are the 7 frames
+        (stride 1, dilation 4) the runner sampled around each frame, zero where outside."""
+
+    @abc.abstractmethod
+    def sequence_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(B, sequence_dim)`` summary of observed frames; initialises the prediction decoder."""
+
+    def encoder_parameters(self):
+        """Parameters fine-tuned downstream (default: all); linear evaluation freezes them."""
+        return self.parameters()
