@@ -28,6 +28,8 @@ class SkeletonMethod(nn.Module, abc.ABC):
     name: ClassVar[str]
     #: pre-training treats every body of a sample as its own single-person sample (Hi-TRS)
     split_bodies_for_pretraining: ClassVar[bool] = False
+    #: fixed input length the method resamples to (None = variable length, up to loop.max_frames)
+    input_frames: ClassVar[int | None] = None
     #: one pre-training produces every stream's encoder (CrosSCLR); the cache key then omits
     #: the stream and the downstream model uses ``config.stream``'s encoder
     pretrains_all_streams: ClassVar[bool] = False
@@ -44,6 +46,9 @@ class SkeletonMethod(nn.Module, abc.ABC):
     @abc.abstractmethod
     def configure_pretraining(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         """Optimizer and per-optimizer-step LR scheduler from ``self.config``."""
+
+    def on_step_start(self, step: int, total_steps: int) -> None:
+        """Called before each optimizer step's micro-batches (phase switches, e.g. CrosSCLR)."""
 
     def after_optimizer_step(self) -> None:
         """Hook after each optimizer step (momentum encoders, queues)."""

@@ -86,3 +86,17 @@ def resolve_profile(profiles: Mapping[str, T], profile: str, overrides: Mapping[
     if profile not in profiles:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(profiles)}")
     return apply_overrides(profiles[profile], overrides or {})
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainLoop:
+    """How the generic pre-training engine drives any method (one per method config, field
+    name ``loop``). Effective batch = ``batch_size * accumulation`` (x world size under DDP)."""
+
+    steps: int = 30_000          # optimizer steps
+    batch_size: int = 64         # samples per micro-batch
+    accumulation: int = 4        # micro-batches per optimizer step
+    grad_clip: float = 1.0       # max grad norm; 0 disables
+    max_frames: int = 300        # longer sequences are cut
+    log_every: int = 50          # optimizer steps between log lines
+    checkpoint_every: int = 1000 # optimizer steps between resumable checkpoints
