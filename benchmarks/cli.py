@@ -1,0 +1,146 @@
+"""Command-line flags of ``python -m benchmarks.run`` and their validation (exit code 2)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .tasks import TASKS
+
+DATA_KINDS = ("synthetic", "ntu60", "ntu120", "pkummd")
+LEVEL_SETS = ("-", "F", "C", "V", "F+C", "F+V", "C+V", "F+C+V")
+
+
+class UsageError(ValueError):
+    """A bad flag; printed as one line, exit code 2, nothing written."""
+
+
+@dataclass
+class Options:
+    methods: list[str]
+    tasks: list[str]
+    profile: str | None
+    data: dict[str, str]
+    fractions: list[float]
+    seeds: list[int]
+    streams: list[str]
+    levels: list[str]
+    device: str
+    out: Path
+    cache_dir: Path
+    fresh: bool = False
+    compile: bool = False
+    dry_run: bool = False
+    deterministic: bool = False
+    report: bool = True
+    progress: bool = True
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Pre-train (once, cached), then run action recognition, detection (mAP_a/mAP_v) and "
+                    "motion prediction (MPJPE) at each label fraction; one JSON record per run under --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--method", default="hitrs",
+                   help="method name(s), comma-separated, or 'all' (registered: see methods.available())")
+    p.add_argument("--task", default="all", help=f"task(s), comma-separated, or 'all': {', '.join(TASKS)}")
+    p.add_argument("--profile", default=None, choices=("ci", "small", "paper"),
+                   help="named configuration preset; default: 'paper' on a GPU, 'small' on CPU")
+    p.add_argument("--data", action="append", default=None, metavar="KIND[=DIR]",
+                   help="'synthetic' (default; generated on first use) or a prepared cache: ntu60=DIR, "
+                        "ntu120=DIR (recognition, prediction, pre-training) and pkummd=DIR (detection); repeatable")
+    p.add_argument("--fractions", default="1.0,0.1", help="label fractions in (0, 1], comma-separated")
+    p.add_argument("--seeds", default="0", help="seeds, comma-separated; each seed is its own pre-training and runs")
+    p.add_argument("--streams", default="joint",
+                   help="input streams, comma-separated (joint, motion, bone); all three also give the '-3s' ensemble")
+    p.add_argument("--levels", default="F+C+V",
+                   help=f"Hi-TRS pre-trained levels, comma-separated sets from {', '.join(LEVEL_SETS)} ('-' = random init)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
+    p.add_argument("--out", default="results", type=Path, help="results folder (records, artifacts, pre-training cache)")
+    p.add_argument("--cache-dir", default=".cache", type=Path, help="where the synthetic world is generated")
+    p.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE", dest="overrides",
+                   help="override any config value, e.g. recognition.epochs_pretrained=5, hitrs.d_model=64, "
+                        "detection.postprocess=argmax_runs, run.num_workers=2; repeatable")
+    p.add_argument("--fresh", action="store_true", help="ignore cached pre-trainings and train again")
+    p.add_argument("--compile", action="store_true", help="torch.compile the models (opt-in)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the GPU-hour estimate, run nothing")
+    p.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms (slower on GPU)")
+    p.add_argument("--no-report", dest="report", action="store_false", help="do not rebuild reports/ at the end")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+def _split(value: str, flag: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise UsageError(f"{flag}: empty list")
+    return items
+
+
+def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
+    args = parser().parse_args(argv)
+    methods = available_methods if args.method == "all" else _split(args.method, "--method")
+    for m in methods:
+        if m not in available_methods:
+            raise UsageError(f"--method {m}: unknown method; choose from {', '.join(available_methods)} or 'all'")
+    tasks = list(TASKS) if args.task == "all" else _split(args.task, "--task")
+    for t in tasks:
+        if t not in TASKS:
+            raise UsageError(f"--task {t}: unknown task; choose from {', '.join(TASKS)} or 'all'")
+    fractions = []
+    for f in _split(args.fractions, "--fractions"):
+        try:
+            value = float(f)
+        except ValueError:
+            raise UsageError(f"--fractions {f}: not a number; give fractions like 1.0,0.1") from None
+        if not 0.0 < value <= 1.0:
+            raise UsageError(f"--fractions {f}: a label fraction must be in (0, 1], e.g. 0.1 for 10%")
+        fractions.append(value)
+    try:
+        seeds = [int(s) for s in _split(args.seeds, "--seeds")]
+    except ValueError:
+        raise UsageError(f"--seeds {args.seeds}: seeds are integers, e.g. 0,1,2") from None
+    streams = _split(args.streams, "--streams")
+    for s in streams:
+        if s not in ("joint", "motion", "bone"):
+            raise UsageError(f"--streams {s}: unknown stream; choose from joint, motion, bone")
+    levels = _split(args.levels, "--levels")
+    for lv in levels:
+        if lv not in LEVEL_SETS:
+            raise UsageError(f"--levels {lv}: unknown level set; choose from {', '.join(LEVEL_SETS)}")
+    data: dict[str, str] = {}
+    for item in args.data or ["synthetic"]:
+        kind, _, folder = item.partition("=")
+        if kind not in DATA_KINDS:
+            raise UsageError(f"--data {item}: unknown data kind {kind!r}; use synthetic, ntu60=DIR, ntu120=DIR or pkummd=DIR")
+        if kind == "synthetic":
+            if folder:
+                raise UsageError("--data synthetic takes no folder (use --cache-dir to move it)")
+        else:
+            if not folder:
+                raise UsageError(f"--data {kind}: give the prepared cache folder, e.g. --data {kind}=/data/{kind}-cache")
+            if not Path(folder).is_dir():
+                raise UsageError(f"--data {item}: folder not found; prepare it with "
+                                 f"'python -m datasets prepare {kind} --raw RAW --out {folder}'")
+        data[kind] = folder
+    if "synthetic" in data and len(data) > 1:
+        raise UsageError("--data: synthetic cannot be mixed with real datasets; give either synthetic or real caches")
+    overrides: dict[str, dict[str, str]] = {}
+    for item in args.overrides:
+        key, eq, value = item.partition("=")
+        scope, dot, name = key.partition(".")
+        if not eq or not dot or not name:
+            raise UsageError(f"--set {item}: expected SCOPE.KEY=VALUE, e.g. recognition.epochs_pretrained=5")
+        overrides.setdefault(scope, {})[name] = value
+    return Options(methods=methods, tasks=tasks, profile=args.profile, data=data, fractions=fractions, seeds=seeds,
+                   streams=streams, levels=levels, device=args.device, out=args.out, cache_dir=args.cache_dir,
+                   fresh=args.fresh, compile=args.compile, dry_run=args.dry_run, deterministic=args.deterministic,
+                   report=args.report, progress=args.progress, overrides=overrides)
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,108 @@
+"""Task and run configuration: frozen dataclasses with named profiles.
+
+Every value can be overridden from the CLI with ``--set task.key=value`` (e.g.
+``--set recognition.epochs=5``); the resolved configuration is stored in every record.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from methods.config import resolve_profile
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    """Supplementary section 2: Adam 4e-4, batch 128; lr halved at the milestones."""
+
+    batch_size: int = 128
+    lr: float = 4e-4
+    epochs_pretrained: int = 50
+    milestones_pretrained: tuple[int, ...] = (20, 25, 30)
+    epochs_scratch: int = 70
+    milestones_scratch: tuple[int, ...] = (40, 50, 60)
+    lr_decay: float = 0.5
+    max_frames: int = 300
+    linear_eval: bool = True          # also report frozen-encoder linear evaluation
+    linear_lr: float = 0.01
+    linear_epochs: int = 50
+    split: str = "xsub"
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Per-frame classification with a 7-frame, stride-1, dilation-4 window (supplementary)."""
+
+    window: int = 7
+    dilation: int = 4
+    batch_size: int = 256
+    lr: float = 4e-4
+    epochs: int = 5
+    train_frame_stride: int = 1       # >1 subsamples training frames (ci only)
+    postprocess: str = "threshold"    # or "argmax_runs" (metrics.md); see docs/metrics.md
+    theta: float = 0.5
+    split: str = "xsub"
+    timeline_videos: int = 4
+
+
+@dataclass(frozen=True)
+class PredictionConfig:
+    """Residual LSTM seq2seq decoder (Martinez et al.) fed by the pre-trained encoder."""
+
+    observe: int = 50
+    predict: int = 25
+    horizons: tuple[int, ...] = (3, 6, 12, 18, 25)
+    hidden: int = 1024
+    dropout: float = 0.5
+    batch_size: int = 128
+    lr: float = 1e-4
+    epochs: int = 25
+    milestones: tuple[int, ...] = (20,)
+    lr_decay: float = 0.5
+    crops_per_sequence: int = 1       # random 75-frame crops per training sequence per epoch
+    split: str = "xsub"
+    saved_samples: int = 8
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs besides the method's own config."""
+
+    profile: str = "paper"
+    synthetic_size: str = "default"
+    recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    prediction: PredictionConfig = field(default_factory=PredictionConfig)
+    pretrain_split: str = "xsub"
+    num_workers: int = 0
+
+
+_PAPER = RunConfig()
+_SMALL = dataclasses.replace(
+    _PAPER,
+    profile="small",
+    synthetic_size="default",
+    recognition=dataclasses.replace(_PAPER.recognition, epochs_pretrained=12, milestones_pretrained=(6, 8, 10),
+                                    epochs_scratch=16, milestones_scratch=(8, 11, 14), linear_epochs=12,
+                                    batch_size=64),
+    detection=dataclasses.replace(_PAPER.detection, epochs=3, train_frame_stride=2),
+    prediction=dataclasses.replace(_PAPER.prediction, epochs=8, milestones=(6,), hidden=256, batch_size=64),
+)
+_CI = dataclasses.replace(
+    _PAPER,
+    profile="ci",
+    synthetic_size="small",
+    recognition=dataclasses.replace(_PAPER.recognition, epochs_pretrained=4, milestones_pretrained=(3,),
+                                    epochs_scratch=4, milestones_scratch=(3,), linear_epochs=4,
+                                    batch_size=32, lr=1e-3, linear_lr=0.01, max_frames=120),
+    detection=dataclasses.replace(_PAPER.detection, epochs=2, train_frame_stride=4, batch_size=256, lr=1e-3,
+                                  timeline_videos=2),
+    prediction=dataclasses.replace(_PAPER.prediction, observe=30, predict=15, horizons=(3, 6, 12, 15),
+                                   epochs=3, milestones=(2,), hidden=64, batch_size=32, lr=1e-3,
+                                   crops_per_sequence=2, saved_samples=4),
+)
+PROFILES = {"paper": _PAPER, "small": _SMALL, "ci": _CI}
+
+
+def make_run_config(profile: str, overrides: dict | None = None) -> RunConfig:
+    return resolve_profile(PROFILES, profile, overrides)

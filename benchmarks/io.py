@@ -1,0 +1,104 @@
+"""Atomic file writes and up-front checks of the output folder.
+
+Everything the runner writes (records, checkpoints, caches, summaries) goes through
+``atomic_write_*``: a temp file in the same folder, fsync, then ``os.replace``. A crash leaves
+either the old file or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class OutputError(RuntimeError):
+    """The results folder cannot take the run's output (permissions, space)."""
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_checked(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` atomically, with a sha256 side file so truncation is detected on load."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    path = atomic_write_bytes(path, data)
+    atomic_write_text(str(path) + ".sha256", sha256_bytes(data) + "\n")
+    return path
+
+
+class CorruptFileError(RuntimeError):
+    """A checkpoint or cache file does not match its recorded checksum."""
+
+
+def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """Load what ``save_checked`` wrote; raise CorruptFileError when the checksum disagrees."""
+    path = Path(path)
+    side = Path(str(path) + ".sha256")
+    data = path.read_bytes()
+    if not side.exists():
+        raise CorruptFileError(f"{path}: no checksum file {side.name}; the write did not finish")
+    expected = side.read_text().strip()
+    if sha256_bytes(data) != expected:
+        raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupted file)")
+    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+
+
+def check_output_dir(path: str | os.PathLike, min_free_bytes: int = 200 * 2**20) -> Path:
+    """Fail before any training when ``path`` is not writable or nearly full."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-", delete=True)
+        probe.write(b"x")
+        probe.flush()
+        probe.close()
+    except OSError as err:
+        raise OutputError(f"--out {path}: cannot write there ({err.strerror}); "
+                          "choose a writable folder with --out") from None
+    free = shutil.disk_usage(path).free
+    if free < min_free_bytes:
+        raise OutputError(f"--out {path}: only {free / 2**20:.0f} MiB free, need at least "
+                          f"{min_free_bytes / 2**20:.0f} MiB; free space or choose another --out")
+    return path

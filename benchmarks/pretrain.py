@@ -1,0 +1,248 @@
+"""The generic pre-training engine: any SkeletonMethod, one GPU / many (torchrun) / CPU.
+
+Checkpoints (model, optimizer, scheduler, method state, RNG states, data position) every
+``loop.checkpoint_every`` steps and at the end; a re-run of the same configuration resumes from
+the last good checkpoint and ends with exactly the same weights as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import distributed
+from .data import BucketBatches, SequenceSet
+from .io import CorruptFileError, atomic_write_json, load_checked, save_checked
+
+
+class PretrainInterrupted(RuntimeError):
+    """SIGINT/SIGTERM arrived; the last step was checkpointed."""
+
+
+class DivergedError(RuntimeError):
+    """A non-finite loss: training stopped, no metrics are written for this run."""
+
+
+@dataclass
+class PretrainResult:
+    pretrain_id: str
+    folder: Path
+    checkpoint: Path
+    log: Path
+    steps: int
+    wall_time_s: float
+    samples_per_s: float
+    resumed_from: int
+
+
+class _Forward(nn.Module):
+    """Routes DDP's forward to ``pretrain_loss`` so gradient sync hooks fire."""
+
+    def __init__(self, method):
+        super().__init__()
+        self.method = method
+
+    def forward(self, x, lengths):
+        return self.method.pretrain_loss(x, lengths)
+
+
+def _generators(method) -> dict[str, torch.Generator]:
+    return {name: value for name, value in vars(method).items() if isinstance(value, torch.Generator)}
+
+
+def _rng_state(method) -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+             "generators": {k: g.get_state() for k, g in _generators(method).items()}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(method, state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    for name, g_state in state.get("generators", {}).items():
+        gens = _generators(method)
+        if name in gens:
+            gens[name].set_state(g_state)
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class _StopSignal:
+    """Turns SIGINT/SIGTERM into a flag checked between optimizer steps."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:  # second signal: give up immediately
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _load_resume_state(folder: Path, log) -> dict | None:
+    for name in ("state.pt", "state.prev.pt"):
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            return load_checked(path)
+        except (CorruptFileError, EOFError, RuntimeError, OSError) as err:
+            log(f"[pretrain] ignoring unusable checkpoint {path}: {err}")
+    return None
+
+
+def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed: int, device: torch.device,
+             dist: distributed.Dist = distributed.Dist(), progress: bool = True, log=print,
+             stop_after: int | None = None) -> PretrainResult:
+    """Pre-train ``method`` on ``data`` into ``folder`` (resuming when a checkpoint exists).
+
+    ``stop_after`` ends the run early after that many optimizer steps (tests of resume).
+    """
+    loop = method.config.loop
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / "encoder.pt"
+    log_path = folder / "pretrain.log"
+    method.to(device)
+    torch.manual_seed(seed)
+    optimizer, scheduler = method.configure_pretraining()
+    batches = BucketBatches(data.lengths, loop.batch_size, seed=seed, shuffle=True, drop_last=True,
+                            rank=dist.rank, world=dist.world)
+    step, epoch, position, seen = 0, 0, 0, 0
+    state = _load_resume_state(folder, log)
+    if state is not None:
+        method.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        method.load_pretraining_state(state["method"])
+        _set_rng_state(method, state["rng"][dist.rank] if isinstance(state["rng"], list) else state["rng"])
+        step, epoch, position, seen = state["step"], state["epoch"], state["position"], state["seen"]
+        log(f"[pretrain] resuming {pretrain_id} at step {step}/{loop.steps} from {folder}")
+    resumed_from = step
+    forward = _Forward(method)
+    if dist.enabled:
+        forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+
+    def checkpoint(name="state.pt"):
+        if not dist.main:
+            return
+        path = folder / "state.pt"
+        if path.exists():
+            path.replace(folder / "state.prev.pt")
+            sidecar = Path(str(path) + ".sha256")
+            if sidecar.exists():
+                sidecar.replace(folder / "state.prev.pt.sha256")
+        save_checked({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "method": method.pretraining_state(),
+                      "rng": _rng_state(method), "step": step, "epoch": epoch, "position": position,
+                      "seen": seen}, path)
+
+    order = batches.epoch(epoch)
+    if not order:
+        raise ValueError(f"pre-training data has {len(data)} samples, fewer than one batch of {loop.batch_size}; "
+                         "use a smaller loop.batch_size or more data")
+    method.train()
+    start_time, start_seen = time.perf_counter(), seen
+    bar = tqdm(total=loop.steps, initial=step, desc=f"pretrain {method.name}", disable=not (progress and dist.main),
+               dynamic_ncols=True, leave=False)
+    log_handle = open(log_path, "a") if dist.main else None
+    try:
+        with _StopSignal() as stop:
+            while step < loop.steps:
+                method.on_step_start(step, loop.steps)
+                optimizer.zero_grad(set_to_none=True)
+                sums: dict[str, float] = {}
+                total = 0.0
+                for micro in range(loop.accumulation):
+                    if position >= len(order):
+                        epoch, position = epoch + 1, 0
+                        order = batches.epoch(epoch)
+                    x, lengths, _ = data.batch(order[position])
+                    position += 1
+                    x, lengths = x.to(device, non_blocking=True), lengths.to(device)
+                    sync = contextlib.nullcontext()
+                    if dist.enabled and micro < loop.accumulation - 1:
+                        sync = forward.no_sync()
+                    with sync:
+                        with autocast:
+                            loss, logs = forward(x, lengths)
+                        (loss / loop.accumulation).backward()
+                    total += float(loss.detach()) / loop.accumulation
+                    for key, value in logs.items():
+                        sums[key] = sums.get(key, 0.0) + float(value) / loop.accumulation
+                    seen += int(x.shape[0]) * dist.world
+                if not math.isfinite(total):
+                    last = folder / "state.pt"
+                    raise DivergedError(
+                        f"non-finite pre-training loss at step {step}: loss={total}, "
+                        f"{', '.join(f'{k}={v:.4g}' for k, v in sums.items())}; last good checkpoint: "
+                        f"{last if last.exists() else 'none'}. No metrics were written for this run.")
+                if loop.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(method.parameters(), loop.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                method.after_optimizer_step()
+                step += 1
+                bar.update(1)
+                if log_handle and (step % loop.log_every == 0 or step == loop.steps or step == 1):
+                    entry = {"step": step, "lr": optimizer.param_groups[0]["lr"], "loss": total, **sums}
+                    log_handle.write(json.dumps(entry) + "\n")
+                    log_handle.flush()
+                    bar.set_postfix(loss=f"{total:.3f}")
+                if step % loop.checkpoint_every == 0 and step < loop.steps:
+                    checkpoint()
+                if stop.received or (stop_after is not None and step - resumed_from >= stop_after and step < loop.steps):
+                    checkpoint()
+                    if stop.received:
+                        raise PretrainInterrupted(
+                            f"{stop.received} received: stopped after step {step}/{loop.steps}, checkpoint in {folder}. "
+                            "Re-run the same command to resume.")
+                    return PretrainResult(pretrain_id, folder, folder / "state.pt", log_path, step, 0.0, 0.0, resumed_from)
+    finally:
+        bar.close()
+        if log_handle:
+            log_handle.close()
+    wall = time.perf_counter() - start_time
+    rate = (seen - start_seen) / wall if wall > 0 else 0.0
+    if dist.main:
+        save_checked({"model": method.state_dict(), "method": method.name, "steps": step}, final)
+        atomic_write_json(folder / "meta.json", {"pretrain_id": pretrain_id, "steps": step, "seed": seed,
+                                                 "wall_time_s": wall, "samples_per_s": rate,
+                                                 "resumed_from": resumed_from})
+        for name in ("state.pt", "state.prev.pt"):
+            for path in (folder / name, folder / f"{name}.sha256"):
+                path.unlink(missing_ok=True)
+    distributed.barrier(dist)
+    return PretrainResult(pretrain_id, folder, final, log_path, step, wall, rate, resumed_from)
+
+
+def load_pretrained(method, result_or_path) -> None:
+    path = result_or_path.checkpoint if isinstance(result_or_path, PretrainResult) else Path(result_or_path)
+    payload = load_checked(path)
+    method.load_state_dict(payload["model"])

@@ -1,0 +1,8 @@
+"""Downstream tasks: one module each, all driven through the SkeletonMethod interface.
+
+Every task takes a ``TaskContext`` and returns a ``TaskOutput`` (metrics, outputs kept for the
+three-stream combination, artifacts to write).
+"""
+from .common import TaskContext, TaskOutput  # noqa: F401
+
+TASKS = ("recognition", "detection", "prediction")

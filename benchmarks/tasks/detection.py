@@ -1,0 +1,103 @@
+"""Action detection on long videos: per-frame classification of a 7-frame, dilation-4 window,
+frames -> scored intervals, official PKU-MMD mAP_a / mAP_v."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import frame_bank
+from ..metrics import frames_to_intervals, pkummd_map
+from .common import TaskContext, TaskOutput, fit, predict_batches, step_schedule
+
+
+class ClipClassifier(nn.Module):
+    """Method's clip embedding of the window around a frame -> Linear(classes + background)."""
+
+    def __init__(self, method, num_classes: int, window: int, dilation: int):
+        super().__init__()
+        self.method = method
+        self.head = nn.Linear(method.clip_dim, num_classes + 1)
+        self.window, self.dilation = window, dilation
+
+    def forward(self, clips):
+        return self.head(self.method.clip_embedding(clips))
+
+
+def _score(probs_per_video: dict[str, np.ndarray], test_cache, rows, cfg) -> tuple[dict, dict]:
+    videos, proposals = {}, {}
+    for name, row in zip(probs_per_video, rows):
+        props = frames_to_intervals(probs_per_video[name], method=cfg.postprocess)
+        proposals[name] = props
+        videos[name] = {"proposals": [list(p) for p in props],
+                        "ground_truth": np.asarray(test_cache.intervals(int(row))).tolist()}
+    scores = pkummd_map(videos, num_classes=test_cache.num_classes, theta=cfg.theta)
+    return {"mAP_a": 100.0 * scores["mAP_a"], "mAP_v": 100.0 * scores["mAP_v"]}, proposals
+
+
+def _timelines(probs_per_video, test_cache, rows, proposals, count) -> dict:
+    """Per-frame ground truth and post-processed prediction of the first ``count`` test videos."""
+    names = list(probs_per_video)[:count]
+    out = {"names": np.asarray(names), "num_classes": np.asarray(test_cache.num_classes)}
+    for i, (name, row) in enumerate(zip(names, rows)):
+        length = len(probs_per_video[name])
+        out[f"gt_{i}"] = np.asarray(test_cache.frame_labels(int(row)), dtype=np.int64)
+        pred = np.zeros(length, dtype=np.int64)
+        for label, start, end, _ in proposals[name]:
+            pred[int(start):int(end)] = int(label)
+        out[f"pred_{i}"] = pred
+    return out
+
+
+def run(ctx: TaskContext) -> TaskOutput:
+    cfg = ctx.task_config
+    torch.manual_seed(ctx.seed)
+    method = ctx.make_method()
+    num_classes = ctx.train_cache.num_classes
+    model = ClipClassifier(method, num_classes, cfg.window, cfg.dilation).to(ctx.device)
+    train = frame_bank(ctx.train_cache, ctx.train_rows)
+    frames = torch.arange(0, len(train.labels), cfg.train_frame_stride)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = step_schedule(optimizer, (), 1.0)
+    criterion = nn.CrossEntropyLoss()
+
+    def epoch_batches(epoch):
+        g = torch.Generator().manual_seed(ctx.seed * 1000 + epoch)
+        order = frames[torch.randperm(len(frames), generator=g)]
+        order = order[ctx.dist.rank::ctx.dist.world]
+        for i in range(0, len(order), cfg.batch_size):
+            ids = order[i:i + cfg.batch_size]
+            yield (train.clips(ids, cfg.window, cfg.dilation).to(ctx.device), train.labels[ids].to(ctx.device))
+
+    def loss_of_batch(net, batch):
+        clips, labels = batch
+        return criterion(net(clips).float(), labels)
+
+    rate = fit(model, model.parameters(), optimizer, scheduler, cfg.epochs, epoch_batches, loss_of_batch, ctx,
+               desc=f"detection {ctx.method_name}")
+    test = frame_bank(ctx.test_cache, ctx.test_rows)
+    all_frames = torch.arange(len(test.labels))
+    batches = ((test.clips(all_frames[i:i + cfg.batch_size], cfg.window, cfg.dilation).to(ctx.device),)
+               for i in range(0, len(all_frames), cfg.batch_size))
+    probs = torch.softmax(predict_batches(model, batches, ctx), dim=-1).numpy()
+    per_video = {name: probs[s:s + n] for name, s, n in zip(test.names, test.starts, test.lengths)}
+    return _finish(per_video, ctx, rate)
+
+
+def _finish(per_video: dict[str, np.ndarray], ctx: TaskContext, rate: float = 0.0) -> TaskOutput:
+    cfg = ctx.task_config
+    metrics, proposals = _score(per_video, ctx.test_cache, ctx.test_rows, cfg)
+    frame_acc = float(np.mean(np.concatenate([
+        per_video[n].argmax(-1) == np.asarray(ctx.test_cache.frame_labels(int(r)))
+        for n, r in zip(per_video, ctx.test_rows)]))) * 100.0
+    metrics["frame_acc"] = frame_acc
+    artifacts = {"proposals": proposals,
+                 "timelines": _timelines(per_video, ctx.test_cache, ctx.test_rows, proposals, cfg.timeline_videos)}
+    return TaskOutput(metrics=metrics, outputs={"probs": per_video}, artifacts=artifacts, samples_per_s=rate)
+
+
+def combine_streams(outputs: list[dict], ctx: TaskContext) -> TaskOutput:
+    """'-3s': average per-frame class probabilities of the stream models, then post-process."""
+    names = list(outputs[0]["probs"])
+    mean = {n: np.mean([o["probs"][n] for o in outputs], axis=0) for n in names}
+    return _finish(mean, ctx)

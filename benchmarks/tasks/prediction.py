@@ -1,0 +1,115 @@
+"""Motion prediction: observe 50 frames, predict 25 (NTU-60, body 1), MPJPE in millimetres.
+
+Decoder: the residual LSTM seq2seq of Martinez et al. (CVPR 2017), sampling-based (fed its own
+previous prediction, not detached), initialised from the encoder's sequence embedding.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..metrics import mpjpe, mpjpe_per_horizon
+from .common import TaskContext, TaskOutput, fit, predict_batches, step_schedule
+
+JOINT_DIMS = 25 * 3
+
+
+class ResidualDecoder(nn.Module):
+    """LSTM cell; output_t = input_t + Linear(dropout(h_t)); state from the encoder embedding.
+
+    The embedding sets h_0 = tanh(Linear(e)) and c_0 = 0 (the suite's choice; the paper only
+    says the encoder feeds the decoder)."""
+
+    def __init__(self, embed_dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.init_h = nn.Linear(embed_dim, hidden)
+        self.cell = nn.LSTMCell(JOINT_DIMS, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, JOINT_DIMS)
+
+    def forward(self, embedding: torch.Tensor, last_frame: torch.Tensor, steps: int) -> torch.Tensor:
+        h = torch.tanh(self.init_h(embedding))
+        c = torch.zeros_like(h)
+        current, outputs = last_frame, []
+        for _ in range(steps):  # autoregressive over predicted frames (inherently sequential)
+            h, c = self.cell(current, (h, c))
+            current = current + self.out(self.dropout(h))
+            outputs.append(current)
+        return torch.stack(outputs, dim=1)
+
+
+class Forecaster(nn.Module):
+    """Encoder (the method) + residual decoder; input/output in metres, body 1 only."""
+
+    def __init__(self, method, hidden: int, dropout: float, predict: int):
+        super().__init__()
+        self.method = method
+        self.decoder = ResidualDecoder(method.sequence_dim, hidden, dropout)
+        self.predict = predict
+
+    def forward(self, observed: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """observed ``(B, obs, 25, 3)`` -> predicted ``(B, predict, 25, 3)``."""
+        two_bodies = torch.stack([observed, torch.zeros_like(observed)], dim=2)
+        embedding = self.method.sequence_embedding(two_bodies, lengths)
+        out = self.decoder(embedding.float(), observed[:, -1].reshape(len(observed), -1), self.predict)
+        return out.reshape(len(observed), self.predict, 25, 3)
+
+
+def _windows(cache, rows: np.ndarray, total: int, starts: np.ndarray) -> torch.Tensor:
+    """``(N, total, 25, 3)`` body-1 windows beginning at ``starts`` of each row."""
+    out = np.stack([np.asarray(cache.sequence(int(r))[s:s + total, 0]) for r, s in zip(rows, starts)]) \
+        if len(rows) else np.zeros((0, total, 25, 3), np.float32)
+    return torch.from_numpy(out.astype(np.float32))
+
+
+def eligible(cache, rows: np.ndarray, total: int) -> np.ndarray:
+    return rows[cache.manifest["length"].to_numpy()[rows] >= total]
+
+
+def run(ctx: TaskContext) -> TaskOutput:
+    cfg = ctx.task_config
+    total = cfg.observe + cfg.predict
+    train_rows = eligible(ctx.train_cache, np.asarray(ctx.train_rows), total)
+    test_rows = eligible(ctx.test_cache, np.asarray(ctx.test_rows), total)
+    if len(train_rows) == 0 or len(test_rows) == 0:
+        raise ValueError(f"prediction needs sequences of >= {total} frames: {len(train_rows)} train, "
+                         f"{len(test_rows)} test; lower prediction.observe/predict or use longer data")
+    torch.manual_seed(ctx.seed)
+    model = Forecaster(ctx.make_method(), cfg.hidden, cfg.dropout, cfg.predict).to(ctx.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = step_schedule(optimizer, cfg.milestones, cfg.lr_decay)
+    lengths_all = ctx.train_cache.manifest["length"].to_numpy()[train_rows]
+    criterion = nn.MSELoss()
+
+    def epoch_batches(epoch):
+        rng = np.random.default_rng([ctx.seed, epoch])
+        rows = np.repeat(train_rows, cfg.crops_per_sequence)
+        starts = rng.integers(0, np.repeat(lengths_all, cfg.crops_per_sequence) - total + 1)
+        order = rng.permutation(len(rows))[ctx.dist.rank::ctx.dist.world]
+        for i in range(0, len(order), cfg.batch_size):
+            items = order[i:i + cfg.batch_size]
+            windows = _windows(ctx.train_cache, rows[items], total, starts[items]).to(ctx.device)
+            yield windows, torch.full((len(items),), cfg.observe, device=ctx.device)
+
+    def loss_of_batch(net, batch):
+        windows, lengths = batch
+        predicted = net(windows[:, :cfg.observe], lengths)
+        return criterion(predicted.float(), windows[:, cfg.observe:])
+
+    rate = fit(model, model.parameters(), optimizer, scheduler, cfg.epochs, epoch_batches, loss_of_batch, ctx,
+               desc=f"prediction {ctx.method_name}")
+    test = _windows(ctx.test_cache, test_rows, total, np.zeros(len(test_rows), dtype=np.int64))
+    lengths = torch.full((cfg.batch_size,), cfg.observe)
+    batches = ((test[i:i + cfg.batch_size, :cfg.observe].to(ctx.device), lengths[: len(test[i:i + cfg.batch_size])].to(ctx.device))
+               for i in range(0, len(test), cfg.batch_size))
+    predicted_mm = predict_batches(model, batches, ctx).numpy() * 1000.0
+    target_mm = test[:, cfg.observe:].numpy() * 1000.0
+    metrics = {"mpjpe": float(mpjpe(predicted_mm, target_mm))}
+    horizons = tuple(h for h in cfg.horizons if h <= cfg.predict)
+    metrics.update({f"mpjpe@{h}": float(v) for h, v in mpjpe_per_horizon(predicted_mm, target_mm, horizons).items()})
+    keep = min(cfg.saved_samples, len(test))
+    artifacts = {"predictions": {"observed": test[:keep, :cfg.observe].numpy() * 1000.0,
+                                 "target": target_mm[:keep], "predicted": predicted_mm[:keep],
+                                 "horizons": np.asarray(horizons)}}
+    return TaskOutput(metrics=metrics, artifacts=artifacts, samples_per_s=rate)
