@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..data import frame_bank
-from ..metrics import frames_to_intervals, pkummd_map
+from ..metrics import frames_to_intervals, pkummd_scores
 from .common import TaskContext, TaskOutput, fit, predict_batches, step_schedule
 
 
@@ -31,8 +31,8 @@ def _score(probs_per_video: dict[str, np.ndarray], test_cache, rows, cfg) -> tup
         proposals[name] = props
         videos[name] = {"proposals": [list(p) for p in props],
                         "ground_truth": np.asarray(test_cache.intervals(int(row))).tolist()}
-    scores = pkummd_map(videos, num_classes=test_cache.num_classes, theta=cfg.theta)
-    return {"mAP_a": 100.0 * scores["mAP_a"], "mAP_v": 100.0 * scores["mAP_v"]}, proposals
+    scores = pkummd_scores(videos, num_classes=test_cache.num_classes, theta=cfg.theta)
+    return {k: 100.0 * v for k, v in scores.items()}, proposals
 
 
 def _timelines(probs_per_video, test_cache, rows, proposals, count) -> dict:

@@ -107,7 +107,7 @@ def run(ctx: TaskContext) -> TaskOutput:
     target_mm = test[:, cfg.observe:].numpy() * 1000.0
     metrics = {"mpjpe": float(mpjpe(predicted_mm, target_mm))}
     horizons = tuple(h for h in cfg.horizons if h <= cfg.predict)
-    metrics.update({f"mpjpe@{h}": float(v) for h, v in mpjpe_per_horizon(predicted_mm, target_mm, horizons).items()})
+    metrics.update(mpjpe_per_horizon(predicted_mm, target_mm, horizons))
     keep = min(cfg.saved_samples, len(test))
     artifacts = {"predictions": {"observed": test[:keep, :cfg.observe].numpy() * 1000.0,
                                  "target": target_mm[:keep], "predicted": predicted_mm[:keep],

@@ -71,14 +71,18 @@ def _train(ctx: TaskContext, linear: bool) -> tuple[np.ndarray, float]:
     return probs.numpy(), rate
 
 
+def percent(fractions: dict[str, float], prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}{k}": 100.0 * v for k, v in fractions.items()}
+
+
 def run(ctx: TaskContext) -> TaskOutput:
     labels = ctx.test_cache.manifest["label"].to_numpy()[ctx.test_rows].astype(np.int64)
     probs, rate = _train(ctx, linear=False)
-    metrics = {f"top{k}": v for k, v in topk_accuracy(probs, labels, ks=(1, 5)).items()}
+    metrics = percent(topk_accuracy(probs, labels, ks=(1, 5)))
     outputs = {"probs": probs, "labels": labels}
     if ctx.task_config.linear_eval:
         linear_probs, _ = _train(ctx, linear=True)
-        metrics.update({f"linear_top{k}": v for k, v in topk_accuracy(linear_probs, labels, ks=(1, 5)).items()})
+        metrics.update(percent(topk_accuracy(linear_probs, labels, ks=(1, 5)), prefix="linear_"))
         outputs["linear_probs"] = linear_probs
     return TaskOutput(metrics=metrics, outputs=outputs, samples_per_s=rate)
 
@@ -86,9 +90,8 @@ def run(ctx: TaskContext) -> TaskOutput:
 def combine_streams(outputs: list[dict]) -> dict[str, float]:
     """'-3s': average the stream models' class probabilities, then score."""
     labels = outputs[0]["labels"]
-    metrics = {f"top{k}": v for k, v in
-               topk_accuracy(np.mean([o["probs"] for o in outputs], axis=0), labels, ks=(1, 5)).items()}
+    metrics = percent(topk_accuracy(np.mean([o["probs"] for o in outputs], axis=0), labels, ks=(1, 5)))
     if all("linear_probs" in o for o in outputs):
         mean = np.mean([o["linear_probs"] for o in outputs], axis=0)
-        metrics.update({f"linear_top{k}": v for k, v in topk_accuracy(mean, labels, ks=(1, 5)).items()})
+        metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
     return metrics
