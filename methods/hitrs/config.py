@@ -1,0 +1,126 @@
+"""Hi-TRS configuration: one frozen dataclass, profiles ``paper`` / ``small`` / ``ci``.
+
+``paper`` is the reference implementation's setting (../shared/spec/hitrs.md); ``small`` is a
+moderate model for quick real-data runs; ``ci`` is tiny so a CPU pre-training takes seconds.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from datasets.streams import STREAMS
+from methods.config import PretrainLoop, resolve_profile
+
+LEVELS = ("F", "C", "V")
+JOINTS = 25
+COORDS = 3
+
+
+def parse_levels(value) -> tuple[str, ...]:
+    """Normalise ``"F+C+V"``, ``"FC"``, ``("V",)``, ``"-"``, ``""`` to a canonical ordered tuple."""
+    if isinstance(value, str):
+        value = (value,)
+    text = "".join(str(v) for v in value).replace("+", "").replace(",", "").replace(" ", "")
+    if text.lower() in ("", "-", "none"):
+        return ()
+    bad = sorted(set(text) - set(LEVELS))
+    if bad or len(set(text)) != len(text):
+        raise ValueError(
+            f"HiTRSConfig.levels: {value!r} is not a subset of F, C, V (write e.g. 'F+C+V', 'F+V' or '-')")
+    return tuple(lv for lv in LEVELS if lv in text)
+
+
+@dataclass(frozen=True)
+class HiTRSConfig:
+    """Everything that defines a Hi-TRS model and its pre-training (see docs/hitrs.md)."""
+
+    stream: str = "joint"                      # joint / motion / bone (datasets.streams.to_stream)
+    levels: tuple[str, ...] = ("F", "C", "V")  # pre-trained levels; () / "-" = no pre-training
+    # ---- architecture (reference constructor: w_size, d_model, nhead, d_att, dp_rate, layer_num)
+    d_model: int = 128        # F-TRS width; C-TRS 2*d_model, V-TRS 4*d_model
+    nhead: int = 8
+    d_att: int = 64           # head width; Q/K/V project to nhead*d_att
+    layers: int = 3           # blocks per level
+    dropout: float = 0.2
+    window: int = 7           # frames per clip
+    stride: int = 7           # clip stride (frames)
+    dilation: int = 2         # frame step inside a clip
+    max_clips: int = 200      # V-TRS position table
+    # ---- pretext tasks
+    mask_prob: float = 0.15           # joints picked for masked-joint prediction
+    mask_token_prob: float = 0.8      # of the picked: replaced by mask_value
+    mask_random_prob: float = 0.1     # of the picked: replaced by another joint of another frame
+    mask_value: float = 1.0           # the [MASK] vector [v, v, v] in stream coordinates
+    mask_without_f: bool = True       # mask the input even when F is not a pre-trained level
+    regression_scale: float = 10.0    # smooth-L1 on pred*scale vs target*scale
+    nce_temperature: float = 0.07
+    # ---- augmentation (datasets.augment.hitrs_augment), training mode only
+    aug_p: float = 0.5
+    aug_spatial: tuple[str, ...] = ("scale", "noise", "shear")
+    aug_temporal: tuple[str, ...] = ("interp", "crop")
+    # ---- optimisation
+    lr: float = 4e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, ...] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 1000
+    lr_end: float = 2e-6
+    decay_power: float = 1.0
+    schedule_horizon: int = 50_000    # reference 50,000; 30,000 decays to the end of training
+    seed: int = 0                     # seeds the method's generator (masking, sampling, augmentation)
+    loop: PretrainLoop = field(default_factory=PretrainLoop)
+
+    def __post_init__(self):
+        object.__setattr__(self, "levels", parse_levels(self.levels))
+        for name in ("aug_spatial", "aug_temporal", "betas"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.stream not in STREAMS:
+            raise ValueError(f"HiTRSConfig.stream: {self.stream!r} unknown; choose one of {', '.join(STREAMS)}")
+        if self.d_model <= 0 or self.d_model % 2:
+            raise ValueError(f"HiTRSConfig.d_model must be a positive even number (sin/cos tables), got {self.d_model}")
+        for name in ("nhead", "d_att", "layers", "window", "stride", "dilation", "max_clips"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"HiTRSConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.window % 2 == 0:
+            raise ValueError(f"HiTRSConfig.window must be odd (clips are centred on a frame), got {self.window}")
+        if not 0.0 <= self.mask_prob <= 1.0 or self.mask_token_prob + self.mask_random_prob > 1.0:
+            raise ValueError("HiTRSConfig: mask_prob in [0,1] and mask_token_prob + mask_random_prob <= 1 required")
+
+    @property
+    def levels_name(self) -> str:
+        """Display form used in records: 'F+C+V', 'F', ... or '-'."""
+        return "+".join(self.levels) or "-"
+
+
+def _ci_loop() -> PretrainLoop:
+    return PretrainLoop(steps=40, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=64,
+                        log_every=5, checkpoint_every=20)
+
+
+PROFILES: dict[str, HiTRSConfig] = {
+    "paper": HiTRSConfig(loop=PretrainLoop(steps=30_000, batch_size=64, accumulation=4, grad_clip=1.0,
+                                           max_frames=300, log_every=50, checkpoint_every=1000)),
+    "small": HiTRSConfig(d_model=64, nhead=4, d_att=32, layers=2, warmup_steps=200, schedule_horizon=3000,
+                         loop=PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=1.0,
+                                           max_frames=300, log_every=50, checkpoint_every=500)),
+    "ci": HiTRSConfig(d_model=16, nhead=2, d_att=8, layers=1, dropout=0.1, lr=1e-3, warmup_steps=5,
+                      schedule_horizon=40, lr_end=1e-5, loop=_ci_loop()),
+}
+
+
+def make_config(profile: str = "ci", **overrides) -> HiTRSConfig:
+    """Resolve a profile and apply ``key=value`` overrides (dotted keys reach ``loop.*``)."""
+    return resolve_profile(PROFILES, profile, overrides)
+
+
+def from_reference_args(args: dict, **overrides) -> HiTRSConfig:
+    """Config from the reference constructor arguments
+    ``(w_size, d_model, nhead, d_att, dp_rate, layer_num[, label_num])``."""
+    need = ("w_size", "d_model", "nhead", "d_att", "dp_rate", "layer_num")
+    missing = [k for k in need if k not in args]
+    if missing:
+        raise ValueError(f"reference config lacks {', '.join(missing)}; expected keys {', '.join(need)} (+ label_num)")
+    base = dataclasses.replace(PROFILES["paper"], window=int(args["w_size"]), d_model=int(args["d_model"]),
+                               nhead=int(args["nhead"]), d_att=int(args["d_att"]),
+                               dropout=float(args["dp_rate"]), layers=int(args["layer_num"]))
+    return dataclasses.replace(base, **overrides) if overrides else base

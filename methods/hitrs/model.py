@@ -1,0 +1,162 @@
+"""Hi-TRS behind the suite's ``SkeletonMethod`` interface (registered as ``"hitrs"``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from datasets.streams import to_stream
+from methods import register
+from methods.base import SkeletonMethod
+
+from .config import HiTRSConfig, make_config
+from .network import HiTRSNet
+from .pretext import pretext_losses
+
+
+@dataclass(frozen=True)
+class PolynomialWarmup:
+    """LR factor: linear warm-up from 0, then polynomial decay to ``lr_end`` at ``horizon``
+    (the reference's ``get_polynomial_decay_schedule_with_warmup``), constant after."""
+
+    lr: float
+    lr_end: float
+    warmup: int
+    horizon: int
+    power: float = 1.0
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return step / max(1, self.warmup)
+        if step > self.horizon or self.lr <= self.lr_end:
+            return self.lr_end / self.lr if self.lr > self.lr_end else 1.0
+        remaining = 1.0 - (step - self.warmup) / max(1, self.horizon - self.warmup)
+        return ((self.lr - self.lr_end) * remaining ** self.power + self.lr_end) / self.lr
+
+
+def no_weight_decay(name: str) -> bool:
+    """Biases, LayerNorm parameters, position tables and fuse tokens (the reference's list)."""
+    parts = name.split(".")
+    return parts[-1] == "bias" or (len(parts) > 1 and "norm" in parts[-2]) or parts[-1] in ("pos", "fuse")
+
+
+def _device_key(device: torch.device) -> str:
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return str(device)
+
+
+@register("hitrs", make_config)
+class HiTRS(SkeletonMethod):
+    """Hierarchical transformer (F-TRS -> C-TRS -> V-TRS) with the four reference pretext tasks."""
+
+    name = "hitrs"
+    split_bodies_for_pretraining = True
+    input_frames = None
+
+    def __init__(self, config: HiTRSConfig):
+        super().__init__(config)
+        self.net = HiTRSNet(config)
+        self._generators: dict[str, torch.Generator] = {}
+        self._pending_states: dict[str, torch.Tensor] = {}
+
+    # ---- randomness ---------------------------------------------------------------------
+    def generator(self, device: torch.device | str) -> torch.Generator:
+        """The method's generator on ``device`` (masking, sampling, augmentation), seeded from
+        ``config.seed`` (+ the process rank under torch.distributed)."""
+        key = _device_key(device)
+        if key not in self._generators:
+            gen = torch.Generator(device=key)
+            rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+            gen.manual_seed(self.config.seed + rank)
+            if key in self._pending_states:
+                gen.set_state(self._pending_states.pop(key))
+            self._generators[key] = gen
+        return self._generators[key]
+
+    def pretraining_state(self) -> dict:
+        return {"generators": {k: g.get_state() for k, g in self._generators.items()}}
+
+    def load_pretraining_state(self, state: dict) -> None:
+        for key, value in state.get("generators", {}).items():
+            if key in self._generators:
+                self._generators[key].set_state(value)
+            else:
+                self._pending_states[key] = value
+
+    # ---- pre-training -------------------------------------------------------------------
+    @property
+    def pretrains(self) -> bool:
+        """False for levels '-' (random init): the runner may skip pre-training entirely."""
+        return bool(self.config.levels)
+
+    def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Augment (training mode) -> stream -> mask -> one forward with the tasks of ``levels``.
+
+        ``x`` (B, T, M, 25, 3) raw joints; M > 1 is split into single-body samples here
+        (the runner normally does it already, ``split_bodies_for_pretraining``).
+        """
+        cfg = self.config
+        if x.dim() != 5 or x.shape[-2:] != (25, 3):
+            raise ValueError(f"hitrs.pretrain_loss: expected x of shape (B, T, M, 25, 3), got {tuple(x.shape)}")
+        lengths = lengths.to(x.device).long()
+        if not cfg.levels:
+            return torch.zeros((), device=x.device, requires_grad=True), {}
+        if x.shape[2] > 1:
+            from datasets.preprocess import split_bodies
+            x, lengths = split_bodies(x, lengths)
+        gen = self.generator(x.device)
+        if self.training and cfg.aug_p > 0:
+            from datasets.augment import hitrs_augment
+            x, lengths = hitrs_augment(x, lengths, gen, p=cfg.aug_p, spatial=cfg.aug_spatial,
+                                       temporal=cfg.aug_temporal)
+        s = to_stream(x, cfg.stream, lengths)[:, :, 0]
+        loss, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, cfg, gen)
+        logs["loss"] = loss.detach()
+        values = torch.stack([v.float() for v in logs.values()]).tolist()   # one device sync
+        return loss, dict(zip(logs, values))
+
+    def configure_pretraining(self):
+        """AdamW (no decay on biases / norms / position tables / fuse tokens) + warm-up/poly LR."""
+        cfg = self.config
+        decay, plain = [], []
+        for name, param in self.named_parameters():
+            if param.requires_grad:
+                (plain if no_weight_decay(name) else decay).append(param)
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                       {"params": plain, "weight_decay": 0.0}],
+                                      lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+        schedule = PolynomialWarmup(cfg.lr, cfg.lr_end, cfg.warmup_steps, cfg.schedule_horizon, cfg.decay_power)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    # ---- downstream ---------------------------------------------------------------------
+    @property
+    def video_dim(self) -> int:
+        return 4 * self.config.d_model
+
+    @property
+    def clip_dim(self) -> int:
+        return 2 * self.config.d_model
+
+    @property
+    def sequence_dim(self) -> int:
+        return 4 * self.config.d_model
+
+    def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """V-TRS fuse token per body, (body 1 + body 2) / 2 (a missing body is zeros, still encoded)."""
+        lengths = lengths.to(x.device).long()
+        return self.net.encoder.video_embedding(to_stream(x, self.config.stream, lengths), lengths)
+
+    def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
+        """C-TRS fuse token of the 7-frame clip per body, (body 1 + body 2) / 2. The stream is
+        computed on the clip as given (motion = difference of consecutive clip frames)."""
+        return self.net.encoder.clip_embedding(to_stream(clips, self.config.stream))
+
+    def sequence_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The video embedding of the observed frames."""
+        return self.video_embedding(x, lengths)
+
+    def encoder_parameters(self):
+        """F/C/V-TRS (the pretext heads are not used downstream)."""
+        return self.net.encoder.parameters()

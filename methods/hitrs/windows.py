@@ -1,0 +1,87 @@
+"""Sliding clips over a variable-length sequence, exactly as the reference cuts them.
+
+The sequence is zero-padded with ``p = (window // 2) * dilation`` frames at both ends
+(length ``F = L + 2p``); window ``k`` reads padded frames ``k*stride + j*dilation`` (j < window),
+i.e. it is centred on original frame ``k*stride``. Windowing stops after the first window whose
+last index is ``>= F - 1 - p`` and whose successor would end past ``F - 1``; a window that runs
+off the end repeats the last index (never happens for 7/7/2). 64 frames -> 10 windows, 100 -> 15,
+300 -> 43. Everything is batched: per-sample counts, one gather.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pad_frames(window: int, dilation: int) -> int:
+    """Zero frames added at each end of a sequence before windowing."""
+    return (window // 2) * dilation
+
+
+def _check_lengths(lengths: torch.Tensor) -> torch.Tensor:
+    lengths = torch.as_tensor(lengths).long()
+    if lengths.dim() != 1:
+        raise ValueError(f"lengths must be a 1-D tensor of frame counts, got shape {tuple(lengths.shape)}")
+    if lengths.numel() and int(lengths.min()) < 1:
+        raise ValueError(f"every sample needs at least one frame; got lengths {lengths.tolist()}")
+    return lengths
+
+
+def window_counts(lengths: torch.Tensor, window: int = 7, stride: int = 7, dilation: int = 2) -> torch.Tensor:
+    """Number of clips per sample, ``(B,)`` int64 (the reference's stopping rule, vectorised)."""
+    lengths = _check_lengths(lengths)
+    p = pad_frames(window, dilation)
+    span = (window - 1) * dilation
+    padded = lengths + 2 * p                                     # F per sample
+    if lengths.numel() == 0:
+        return lengths.clone()
+    kmax = int(padded.max() - 1) // stride + 2                   # a stop is always reached before this
+    k = torch.arange(kmax, device=lengths.device)
+    last = torch.minimum(k * stride + span, (padded - 1)[:, None])
+    stop = (last >= (padded - 1 - p)[:, None]) & ((k + 1) * stride + span > (padded - 1)[:, None])
+    return stop.int().argmax(dim=1) + 1                          # first window that stops, + 1
+
+
+def window_index(lengths: torch.Tensor, window: int = 7, stride: int = 7, dilation: int = 2,
+                 num_windows: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Padded-frame indices ``(B, K, window)``, validity ``(B, K)`` bool and counts ``(B,)``.
+
+    ``K`` is ``num_windows`` or the batch maximum; indices of windows past a sample's count
+    are still in range (they read zero padding) but flagged invalid.
+    """
+    lengths = _check_lengths(lengths)
+    counts = window_counts(lengths, window, stride, dilation)
+    num = int(counts.max()) if num_windows is None else int(num_windows)
+    dev = lengths.device
+    k = torch.arange(num, device=dev)
+    j = torch.arange(window, device=dev)
+    idx = k[:, None] * stride + j[None, :] * dilation                          # (K, w)
+    limit = (lengths + 2 * pad_frames(window, dilation) - 1)[:, None, None]    # (B, 1, 1)
+    idx = torch.minimum(idx[None], limit)                                       # repeat last index
+    valid = k[None, :] < counts[:, None]
+    return idx, valid, counts
+
+
+def pad_sequence(x: torch.Tensor, lengths: torch.Tensor, pad: int) -> torch.Tensor:
+    """Zero everything at/after each length (dim 1 = time) and add ``pad`` zero frames both ends."""
+    t = torch.arange(x.shape[1], device=x.device)
+    keep = (t[None, :] < lengths.to(x.device)[:, None]).view(*x.shape[:2], *([1] * (x.dim() - 2)))
+    x = x * keep
+    return F.pad(x, (0, 0) * (x.dim() - 2) + (pad, pad))
+
+
+def frame_windows(x: torch.Tensor, lengths: torch.Tensor, window: int = 7, stride: int = 7,
+                  dilation: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` (B, T, ...) -> clips ``(B, K, window, ...)`` and validity ``(B, K)``.
+
+    Invalid (batch-padding) clips are zero, as the reference's collate function makes them.
+    """
+    lengths = _check_lengths(lengths).to(x.device)
+    if lengths.shape[0] != x.shape[0] or int(lengths.max()) > x.shape[1]:
+        raise ValueError(f"lengths {lengths.tolist()} do not fit x of shape {tuple(x.shape)} (B, T, ...)")
+    idx, valid, _ = window_index(lengths, window, stride, dilation)
+    xp = pad_sequence(x, lengths, pad_frames(window, dilation))
+    b = torch.arange(x.shape[0], device=x.device)[:, None]
+    clips = xp[b, idx.flatten(1)].view(x.shape[0], *idx.shape[1:], *x.shape[2:])
+    clips = clips * valid.view(*valid.shape, *([1] * (clips.dim() - 2)))
+    return clips, valid
