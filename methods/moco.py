@@ -1,0 +1,170 @@
+"""Momentum memory bank (MoCo, He et al. CVPR 2020) shared by the MCC and CrosSCLR baselines.
+
+* ``MomentumPair``: online (query) encoder, momentum (key) encoder ``k <- m k + (1 - m) q``
+  over parameters (buffers are not averaged), and a ``KeyQueue`` of normalised keys.
+* Under ``torch.distributed`` (any backend, world > 1) the keys of every rank are gathered
+  before they are enqueued, so every rank holds the same queue; the key batch is shuffled
+  across ranks before the key encoder (shuffle-BN) and restored afterwards. On one process
+  ``bn_splits > 1`` shuffles the key batch and normalises it in that many groups (split-BN),
+  the single-device substitute MoCo describes.
+* ``contrastive_logits`` returns ``[q.k+, q.queue] / T`` in float32 (also under autocast).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)``; ``(0, 1)`` outside ``torch.distributed``."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+@torch.no_grad()
+def concat_all_gather(t: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``t`` (same shape on every rank) from all ranks along dim 0, rank order."""
+    _, world = rank_and_world()
+    if world == 1:
+        return t
+    parts = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def momentum_update(online: nn.Module, target: nn.Module, m: float) -> None:
+    """``target <- m * target + (1 - m) * online`` over parameters (not buffers)."""
+    for p_t, p_o in zip(target.parameters(), online.parameters()):
+        p_t.mul_(m).add_(p_o.detach(), alpha=1.0 - m)
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy with gradients off (the key encoder starts equal to the query encoder)."""
+    twin = copy.deepcopy(module)
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
+
+
+class KeyQueue(nn.Module):
+    """Ring buffer of ``size`` L2-normalised ``dim``-d keys (row i = slot i) and its pointer."""
+
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        if size <= 0 or dim <= 0:
+            raise ValueError(f"queue size and key dim must be positive, got K={size}, dim={dim}")
+        self.size, self.dim = int(size), int(dim)
+        self.register_buffer("keys", F.normalize(torch.randn(self.size, self.dim), dim=1))
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor, gather: bool = True) -> torch.Tensor:
+        """Write this step's keys (gathered from all ranks first) at the pointer; advance it.
+
+        Returns the keys written (all ranks' keys, rank order)."""
+        if gather:
+            keys = concat_all_gather(keys)
+        n = keys.shape[0]
+        if keys.shape[1:] != (self.dim,):
+            raise ValueError(f"keys of shape {tuple(keys.shape)} do not fit a queue of {self.dim}-d keys")
+        if self.size % n != 0:
+            raise ValueError(
+                f"memory bank size K={self.size} is not a multiple of the key batch {n} "
+                "(micro-batch size x world size): choose the queue size and loop.batch_size so that "
+                "K % (batch x world) == 0 (the pre-training engine drops incomplete batches)")
+        p = int(self.ptr)
+        self.keys[p:p + n] = keys.to(self.keys.dtype)
+        self.ptr.fill_((p + n) % self.size)
+        return keys
+
+
+def contrastive_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(logits (B, 1+K) / T, l_pos (B, 1), l_neg (B, K))`` in float32; label 0 is the positive.
+
+    ``queue`` is cloned so a later in-place enqueue cannot corrupt the backward pass."""
+    with torch.autocast(q.device.type, enabled=False):
+        q, k = q.float(), k.float()
+        l_pos = (q * k).sum(dim=1, keepdim=True)
+        l_neg = q @ queue.detach().clone().float().t()
+        return torch.cat([l_pos, l_neg], dim=1) / temperature, l_pos, l_neg
+
+
+@torch.no_grad()
+def shuffled_forward(encoder: nn.Module, x: torch.Tensor, bn_splits: int = 1,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """``encoder(x)`` with the batch's BN statistics decoupled from the query batch.
+
+    World > 1: shuffle-BN across ranks (every rank must hold the same batch size). One process:
+    split-BN over ``bn_splits`` random groups (``1`` = plain forward)."""
+    rank, world = rank_and_world()
+    b = x.shape[0]
+    if world > 1:
+        sizes = concat_all_gather(torch.tensor([b], device=x.device))
+        if bool((sizes != b).any()):
+            raise ValueError(f"shuffle-BN needs the same key batch on every rank, got sizes {sizes.tolist()}")
+        x_all = concat_all_gather(x)
+        perm = torch.randperm(b * world, generator=generator).to(x.device)
+        dist.broadcast(perm, src=0)
+        out_all = concat_all_gather(encoder(x_all[perm.view(world, b)[rank]]))
+        return out_all[torch.argsort(perm)].view(world, b, *out_all.shape[1:])[rank]
+    if bn_splits > 1:
+        if b < bn_splits:
+            raise ValueError(f"split-BN with {bn_splits} groups needs a key batch of at least {bn_splits}, got {b}")
+        perm = torch.randperm(b, generator=generator).to(x.device)
+        out = torch.cat([encoder(chunk) for chunk in x[perm].chunk(bn_splits)])
+        return out[torch.argsort(perm)]
+    return encoder(x)
+
+
+class MomentumPair(nn.Module):
+    """Query encoder, momentum key encoder and queue for one view (stream)."""
+
+    def __init__(self, encoder: nn.Module, *, queue_size: int, dim: int, momentum: float,
+                 temperature: float, bn_splits: int = 1):
+        super().__init__()
+        self.encoder_q = encoder
+        self.encoder_k = frozen_copy(encoder)
+        self.queue = KeyQueue(queue_size, dim)
+        self.momentum, self.temperature, self.bn_splits = float(momentum), float(temperature), int(bn_splits)
+
+    def query(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.encoder_q(x), dim=1)
+
+    @torch.no_grad()
+    def key(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return F.normalize(shuffled_forward(self.encoder_k, x, self.bn_splits, generator), dim=1)
+
+    def logits(self, q: torch.Tensor, k: torch.Tensor):
+        """See ``contrastive_logits`` (against the queue as it is before this step's enqueue)."""
+        return contrastive_logits(q, k, self.queue.keys, self.temperature)
+
+    @torch.no_grad()
+    def update_key_encoder(self) -> None:
+        momentum_update(self.encoder_q, self.encoder_k, self.momentum)
+
+    def reset_key_encoder(self) -> None:
+        """Copy the query weights into the key encoder (MoCo's initialisation)."""
+        self.encoder_k.load_state_dict(self.encoder_q.state_dict())
+
+
+def info_nce(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy with the positive at column 0."""
+    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
+
+
+def multi_positive_nce(logits: torch.Tensor, positive_mask: torch.Tensor) -> torch.Tensor:
+    """``-sum(mask * log_softmax) / sum(mask)`` per row, averaged (CrosSCLR / multi-positive)."""
+    mask = positive_mask.to(logits.dtype)
+    return (-(F.log_softmax(logits, dim=1) * mask).sum(1) / mask.sum(1)).mean()
+
+
+def top1_accuracy(logits: torch.Tensor) -> float:
+    """Share of rows whose largest logit is the positive at column 0 (percent)."""
+    return float((logits.argmax(dim=1) == 0).float().mean()) * 100.0
