@@ -93,7 +93,7 @@ class HiTRSConfig:
 
 
 def _ci_loop() -> PretrainLoop:
-    return PretrainLoop(steps=40, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=64,
+    return PretrainLoop(steps=40, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=48,
                         log_every=5, checkpoint_every=20)
 
 

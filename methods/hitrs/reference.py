@@ -109,11 +109,12 @@ def to_reference_state_dict(model: HiTRSClassifier) -> dict[str, torch.Tensor]:
     inverse: dict[str, torch.Tensor] = {}
     back_block = {v: k for k, v in _BLOCK_PARTS.items()}
     back_plain = {v: k for k, v in _PLAIN.items()}
+    back_level = {v: k for k, v in _LEVEL.items()}
     for name, value in ours.items():
         m = re.match(r"^net\.encoder\.(frame|clip|video)\.blocks\.(\d+)\.(\w+)\.(weight|bias)$", name)
         if m:
             level, layer, part, kind = m.groups()
-            ref = f"{level[0]}_enc.layer_stack.{layer}"
+            ref = f"{back_level[level]}_enc.layer_stack.{layer}"
             if part == "qkv":
                 for piece, chunk in zip(_QKV, value.chunk(3, dim=0)):
                     inverse[f"{ref}.slf_attn.{piece}.{kind}"] = chunk.clone()
@@ -124,7 +125,7 @@ def to_reference_state_dict(model: HiTRSClassifier) -> dict[str, torch.Tensor]:
         if m:
             level, part = m.groups()
             if part == "pos":
-                inverse[f"{level[0]}_pe.pe"] = value
+                inverse[f"{back_level[level]}_pe.pe"] = value
             else:
                 inverse[f"{level}_fuse_token"] = value.view(1, 1, -1)
             continue
