@@ -5,6 +5,7 @@ never leaves a half-written file that a later evaluation would silently read.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -12,6 +13,14 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 __all__ = ["write_proposals", "read_proposals", "format_row"]
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    """The process umask (read once: os.umask can only be read by setting it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _num(x: float) -> str:
@@ -44,6 +53,7 @@ def write_proposals(path: str | os.PathLike, rows: Iterable[Sequence[float]]) ->
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:
