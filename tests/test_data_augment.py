@@ -201,6 +201,20 @@ def test_frame50_matches_reference_rules_on_varied_lengths():
     assert torch.all(got[4] == 0)
 
 
+def test_frame50_on_real_fixture():
+    path = FIXTURES / "ntu60" / "S001C001P001R001A002.skeleton"
+    if not path.exists():
+        pytest.skip(f"real NTU fixture not found at {path} (../shared/fixtures is absent)")
+    from datasets import read_ntu_skeleton
+    seq = read_ntu_skeleton(path)
+    got = P.frame50_numpy(seq)
+    np.testing.assert_allclose(got, _frame50_reference(seq), atol=1e-5)
+    assert got.shape == (50, 2, 25, 3) and np.all(got[:, 1] == 0)
+    sh = got[:, 0, 8] - got[:, 0, 4]  # the shoulder line now lies on +x (up to the 1e-4 epsilon)
+    assert np.all(np.abs(sh[:, 2]) < 1e-3) and np.all(sh[:, 0] > 0.1)
+    assert np.all(got[:, 0, 20] == 0)
+
+
 def test_split_bodies_drops_empty_and_short():
     x, lengths = _batch(B=6, T=40)
     lengths[3] = 18

@@ -1,0 +1,187 @@
+"""The prepared cache: one concatenated float32 array + offsets + a CSV manifest + meta.json.
+
+Why: training reads sequences at memory speed from a memory-mapped file instead of parsing
+text. Layout of a cache folder (all written by ``datasets.prepare``):
+
+- ``data.bin``     float32, C order, shape (total_frames, 2, 25, 3) (little-endian, no header)
+- ``offsets.npy``  int64 (N + 1,): sample i is ``data[offsets[i]:offsets[i + 1]]``
+- ``manifest.csv`` one row per sample (name, length, bodies, label, fields, ``split:<name>``)
+- PKU-layout only: ``frame_labels.npy`` int16 (total_frames,) aligned with data.bin,
+  ``intervals.npy`` int64 (K, 4) and ``interval_offsets.npy`` int64 (N + 1,)
+- ``bad_files.txt`` the inputs that were skipped, with the reason
+- ``meta.json``    written LAST: dataset, shapes, classes, splits, input fingerprint. A folder
+  without it (e.g. an interrupted prepare) is not a cache.
+
+Every file is written to a temporary name, fsync'ed and renamed into place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMAT_VERSION = 1
+FRAME_SHAPE = (2, 25, 3)
+PARTS = ("train", "test")
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AtomicFile:
+    """``with AtomicFile(path) as fh:`` write to a temp file; on success fsync + rename."""
+
+    def __init__(self, path, mode: str = "wb"):
+        self.path = Path(path)
+        self.mode = mode
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.tmp = Path(tmp)
+        self.fh = os.fdopen(fd, self.mode)
+        return self.fh
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.fh.flush()
+                os.fsync(self.fh.fileno())
+            self.fh.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+                fsync_dir(self.path.parent)
+        finally:
+            if self.tmp.exists():
+                self.tmp.unlink()
+        return False
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    with AtomicFile(path) as fh:
+        fh.write(data)
+
+
+def write_text_atomic(path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def save_npy_atomic(path, array: np.ndarray) -> None:
+    with AtomicFile(path) as fh:
+        np.save(fh, array)
+
+
+# ----------------------------------------------------------------------------- reading
+class SkeletonCache:
+    """A prepared dataset. ``sequence(i)`` is a memory-mapped (length, 2, 25, 3) view."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        meta_path = self.path / "meta.json"
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"{self.path}: no such cache folder (run 'python -m datasets prepare ...')")
+        if not meta_path.is_file():
+            raise ValueError(f"{self.path}: not a complete cache (no meta.json; an interrupted "
+                             "prepare leaves this state) - run 'python -m datasets prepare' again")
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except ValueError as err:
+            raise ValueError(f"{meta_path}: unreadable ({err}); re-run prepare") from None
+        if self.meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{self.path}: cache format {self.meta.get('format_version')} but this "
+                             f"code reads format {FORMAT_VERSION}; re-run prepare")
+        self.dataset: str = self.meta["dataset"]
+        self.num_classes: int = int(self.meta["num_classes"])
+        self.splits: list[str] = list(self.meta["splits"])
+        self.class_names: list[str] = list(self.meta.get("class_names", []))
+        frames, n = int(self.meta["frames"]), int(self.meta["samples"])
+        self.manifest = pd.read_csv(self.path / "manifest.csv", dtype={"name": str, "view": str},
+                                    keep_default_na=False, na_values=[])
+        for s in self.splits:
+            self.manifest[f"split:{s}"] = self.manifest[f"split:{s}"].astype(str)
+        self.offsets = np.load(self.path / "offsets.npy")
+        expect = frames * int(np.prod(FRAME_SHAPE)) * 4
+        size = (self.path / "data.bin").stat().st_size
+        if len(self.manifest) != n or len(self.offsets) != n + 1 or int(self.offsets[-1]) != frames or size != expect:
+            raise ValueError(f"{self.path}: cache files disagree with meta.json (truncated or mixed "
+                             "versions); re-run prepare")
+        self._data = (np.memmap(self.path / "data.bin", dtype="<f4", mode="r", shape=(frames, *FRAME_SHAPE))
+                      if frames else np.zeros((0, *FRAME_SHAPE), dtype=np.float32))
+        self.is_detection = bool(self.meta.get("detection", False))
+        if self.is_detection:
+            self._frame_labels = np.load(self.path / "frame_labels.npy", mmap_mode="r")
+            self._intervals = np.load(self.path / "intervals.npy")
+            self._interval_offsets = np.load(self.path / "interval_offsets.npy")
+
+    # -- samples -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def __repr__(self) -> str:
+        return f"SkeletonCache({self.dataset!r}, {len(self)} samples, {self.meta['frames']} frames, {self.path})"
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.manifest["label"].to_numpy(dtype=np.int64)
+
+    @property
+    def names(self) -> list[str]:
+        return self.manifest["name"].tolist()
+
+    def sequence(self, i: int) -> np.ndarray:
+        """float32 (length, 2, 25, 3) memory-mapped view of sample ``i`` (read-only)."""
+        i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"sample {i} out of range for {len(self)} samples in {self.path}")
+        i %= len(self)
+        return self._data[self.offsets[i]:self.offsets[i + 1]]
+
+    def indices(self, split: str, part: str) -> np.ndarray:
+        """int64 rows of ``split`` ("xsub", ...) part ("train" / "test")."""
+        if split not in self.splits:
+            raise ValueError(f"{self.dataset} has no split {split!r}; available: {', '.join(self.splits)}")
+        if part not in PARTS:
+            raise ValueError(f"part must be 'train' or 'test', got {part!r}")
+        return np.flatnonzero(self.manifest[f"split:{split}"].to_numpy() == part).astype(np.int64)
+
+    # -- detection (PKU layout) --------------------------------------------------------------
+    def _need_detection(self, what: str):
+        if not self.is_detection:
+            raise ValueError(f"{what} exists only for PKU-MMD-layout caches; {self.dataset} is a "
+                             "recognition dataset")
+
+    def frame_labels(self, i: int) -> np.ndarray:
+        """int64 (length,): 0 = background, c = action c (1..C), end frames exclusive."""
+        self._need_detection("frame_labels")
+        i = int(i) % len(self)
+        return np.asarray(self._frame_labels[self.offsets[i]:self.offsets[i + 1]], dtype=np.int64)
+
+    def intervals(self, i: int) -> np.ndarray:
+        """int64 (K, 4) rows (label, start, end, confidence) as in the label file."""
+        self._need_detection("intervals")
+        i = int(i) % len(self)
+        return self._intervals[self._interval_offsets[i]:self._interval_offsets[i + 1]].copy()
+
+
+def open_cache(path) -> SkeletonCache:
+    """Open a prepared cache folder (ValueError / FileNotFoundError when it is not one)."""
+    return SkeletonCache(path)
