@@ -8,7 +8,7 @@ from .ensure import ensure_synthetic  # noqa: F401
 from .errors import SkeletonFormatError  # noqa: F401
 from .meta import (find_missing_list, ntu_split_columns, parse_ntu_name,  # noqa: F401
                    read_missing_list)
-from .prepare import prepare  # noqa: F401
+from .prepare_cache import prepare  # noqa: F401
 from .readers.arrays import (ArrayDataset, read_frame50_arrays, read_hitrs_arrays,  # noqa: F401
                              read_stgcn_arrays)
 from .readers.ntu import NTUSkeleton, parse_ntu_skeleton, read_ntu_skeleton  # noqa: F401

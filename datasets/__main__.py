@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "prepare":
-            from .prepare import prepare
+            from .prepare_cache import prepare
 
             prepare(args.kind, args.raw, args.out, progress=not args.no_progress, missing=args.missing,
                     pku_split=args.pku_split, workers=args.workers, force=args.force)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .cache import SkeletonCache, write_text_atomic
-from .prepare import prepare
+from .prepare_cache import prepare
 
 SIZES = ("small", "default")
 

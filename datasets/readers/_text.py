@@ -141,6 +141,17 @@ def parse_tokens(tokens: Tokens, idx: np.ndarray) -> Parsed:
     n = len(idx)
     if n == 0:
         return Parsed(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+    if n > 1000:  # a few long tokens (e.g. 17-digit body ids) must not widen the whole matrix
+        length = tokens.end[idx] - tokens.start[idx]
+        common = int(np.searchsorted(np.cumsum(np.bincount(length)), 0.99 * n))
+        long = length > common
+        if length.max() > common + 2 and long.any():
+            short_part, long_part = parse_tokens(tokens, idx[~long]), parse_tokens(tokens, idx[long])
+            merged = Parsed(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=bool))
+            for field in ("value", "integer", "is_int"):
+                getattr(merged, field)[~long] = getattr(short_part, field)
+                getattr(merged, field)[long] = getattr(long_part, field)
+            return merged
     ch, length, width = _char_matrix(tokens, idx)
     d = ch - np.uint8(48)
     isd = d < 10
