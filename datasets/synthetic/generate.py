@@ -42,25 +42,6 @@ SIZES = {
 }
 
 
-def _check_size(s: SynthSize) -> None:
-    """Reject sizes that cannot give every class train and test data in both splits."""
-    problems = []
-    if s.ntu_performances < 2:
-        problems.append("ntu_performances must be >= 2 (one train and one test performer per class)")
-    if not (1 <= s.ntu_subjects[0] <= len(NTU_TRAIN_PERFORMERS) and 1 <= s.ntu_subjects[1] <= len(NTU_TEST_PERFORMERS)):
-        problems.append(f"ntu_subjects must be (1..{len(NTU_TRAIN_PERFORMERS)}, 1..{len(NTU_TEST_PERFORMERS)})")
-    if s.ntu_performances > 2 * s.setups * sum(s.ntu_subjects):
-        problems.append("more performances per class than (performer, setup, replication) combinations")
-    if min(s.pku_videos) < 1 or s.pku_videos[1] > 44 or s.pku_videos[0] > PKU_TEST_FIRST - PKU_TRAIN_FIRST:
-        problems.append("pku_videos must be (1..289, 1..44) to fit the official video numbering")
-    if s.pku_actions[0] < 1 or s.pku_actions[1] < s.pku_actions[0] or s.pku_gap[0] < 1 or s.pku_gap[1] < s.pku_gap[0]:
-        problems.append("pku_actions and pku_gap must be increasing (low, high) ranges of positive ints")
-    if s.pad[0] < 1 or s.pad[1] < s.pad[0]:
-        problems.append("pad must be an increasing (low, high) range of positive ints")
-    if problems:
-        raise ValueError(f"invalid synthetic size {s}: " + "; ".join(problems))
-
-
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed, *key])
 
@@ -98,8 +79,7 @@ def _ntu(out: Path, size: SynthSize, seed: int) -> list[str]:
         for j, (p, s, r) in enumerate(chosen[: size.ntu_performances]):
             rng = _rng(seed, 4, a, j)
             group = test if p in test else train
-            mates = [q for q in group if q != p] or [q for q in subjects if q != p]
-            partner = subjects[int(rng.choice(mates))]
+            partner = subjects[int(rng.choice([q for q in group if q != p]))]
             n_act = _duration(spec, subjects[p], rng)
             pads = tuple(int(x) for x in rng.integers(size.pad[0], size.pad[1] + 1, 2))
             yaw = np.deg2rad((25.0 if r == 1 else -25.0) + rng.normal(0, 8))
@@ -193,27 +173,23 @@ Frame rate {FPS:.0f} fps, coordinates in metres, camera space (+y up, z away fro
 """
 
 
-def generate(out_dir, *, seed: int = 0, size: str | SynthSize = "small") -> Path:
+def generate(out_dir, *, seed: int = 0, size: str = "small") -> Path:
     """Write the synthetic world under ``out_dir`` (ntu/, pkummd/, README.txt) and return it.
 
-    ``size``: "small" (CI) or "default", or a custom ``SynthSize``. Deterministic: the same
-    seed and size give byte-identical files. Files from an earlier run in these folders are replaced.
+    Deterministic: the same seed and size give byte-identical files. Files from an earlier run
+    in these folders are replaced.
     """
-    if isinstance(size, SynthSize):
-        spec, size_name = size, "custom"
-    elif size in SIZES:
-        spec, size_name = SIZES[size], size
-    else:
-        raise ValueError(f"unknown synthetic size {size!r}; choose one of {', '.join(SIZES)} (or pass a SynthSize)")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if size not in SIZES:
+        raise ValueError(f"unknown synthetic size {size!r}; choose one of {', '.join(SIZES)}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    _check_size(spec)
     out = Path(out_dir)
+    spec = SIZES[size]
     _clean(out / "ntu", "*.skeleton")
     for sub in ("PKU_Skeleton_Renew", "Train_Label_PKU_final"):
         _clean(out / "pkummd" / sub, "*.txt")
     ntu_names = _ntu(out / "ntu", spec, int(seed))
     train, test = _pku(out / "pkummd", spec, int(seed))
     write_cross_subject(out / "pkummd" / "cross-subject.txt", train, test)
-    (out / "README.txt").write_text(_readme(size_name, int(seed), ntu_names, (train, test)))
+    (out / "README.txt").write_text(_readme(size, int(seed), ntu_names, (train, test)))
     return out
