@@ -193,6 +193,7 @@ def test_ensure_synthetic_generates_once(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "s" / "raw.json").read_text()) == {"size": "small", "seed": 1}
 
 
+@pytest.mark.slow
 def test_ensure_synthetic_with_the_real_generator(tmp_path):
     try:
         from datasets.synthetic import generate  # noqa: F401

@@ -1,0 +1,105 @@
+"""Reader speed: the vectorised reader vs line-by-line Python readers (pytest-benchmark).
+
+CI runs these once (``--benchmark-disable``) as correctness checks; to measure, run
+``python -m pytest tests/test_data_bench.py --benchmark-enable`` or ``python tests/test_data_bench.py``
+(prints the table recorded in docs/data.md). No timing is asserted.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets  # noqa: E402
+from tests.test_data_writers import FIXTURES, ntu_text, random_ntu_frames, simple_read_ntu, write  # noqa: E402
+
+_BODY_KEYS = ("bodyID", "clipedEdges", "handLeftConfidence", "handLeftState", "handRightConfidence",
+              "handRightState", "isRestricted", "leanX", "leanY", "trackingState")
+_JOINT_KEYS = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "orientationW", "orientationX",
+               "orientationY", "orientationZ", "trackingState")
+
+
+def dict_read_ntu(path, max_bodies=2) -> np.ndarray:
+    """The common line-by-line reader of the ST-GCN-family preparation scripts: every field of
+    every line into a dict, then x, y, z copied into the array."""
+    with open(path) as f:
+        frames = []
+        for _ in range(int(f.readline())):
+            bodies = []
+            for _ in range(int(f.readline())):
+                body = {k: float(v) for k, v in zip(_BODY_KEYS, f.readline().split())}
+                body["joints"] = [{k: float(v) for k, v in zip(_JOINT_KEYS, f.readline().split())}
+                                  for _ in range(int(f.readline()))]
+                bodies.append(body)
+            frames.append(bodies)
+    out = np.zeros((len(frames), max_bodies, 25, 3), np.float32)
+    for t, bodies in enumerate(frames):
+        for m, body in enumerate(bodies[:max_bodies]):
+            for j, joint in enumerate(body["joints"][:25]):
+                out[t, m, j] = (joint["x"], joint["y"], joint["z"])
+    return out
+
+
+def _files(tmp_dir: Path | None = None) -> list[Path]:
+    real = sorted((FIXTURES / "ntu60").glob("*.skeleton"))
+    if real:
+        return real
+    if tmp_dir is None:
+        return []
+    rng = np.random.default_rng(0)
+    return [write(tmp_dir / f"S001C001P001R001A00{a}.skeleton", ntu_text(random_ntu_frames(rng, 100)))
+            for a in range(1, 4)]
+
+
+@pytest.fixture(scope="module")
+def ntu_files(tmp_path_factory):
+    return _files(tmp_path_factory.mktemp("bench"))
+
+
+def _read_all(reader, files):
+    return [reader(p) for p in files]
+
+
+@pytest.mark.parametrize("reader", [datasets.read_ntu_skeleton, simple_read_ntu, dict_read_ntu],
+                         ids=["vectorised", "line-by-line-xyz", "line-by-line-dict"])
+def test_bench_ntu_readers(benchmark, reader, ntu_files):
+    out = benchmark(_read_all, reader, ntu_files)
+    ref = _read_all(simple_read_ntu, ntu_files)
+    assert all(np.array_equal(a, b) for a, b in zip(out, ref))
+
+
+def test_bench_pku_reader(benchmark, tmp_path):
+    path = FIXTURES / "pkummd" / "A10N08-L.txt"
+    if not path.exists():
+        pytest.skip(f"{path} not found (../shared/fixtures is absent)")
+    x = benchmark(datasets.read_pku_skeleton, path)
+    assert x.shape == (1040, 2, 25, 3)
+
+
+def measure(repeats: int = 15) -> dict:
+    """Best-of-``repeats`` seconds to read every fixture once, per reader (interleaved)."""
+    files = _files()
+    if not files:
+        raise SystemExit("../shared/fixtures/ntu60 is absent: nothing to measure")
+    readers = {"vectorised": datasets.read_ntu_skeleton, "line-by-line (x,y,z only)": simple_read_ntu,
+               "line-by-line (dict of all fields)": dict_read_ntu}
+    best = {k: float("inf") for k in readers}
+    for _ in range(repeats):
+        for name, fn in readers.items():
+            t0 = time.perf_counter()
+            _read_all(fn, files)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {"files": len(files), "frames": sum(len(datasets.read_ntu_skeleton(p)) for p in files), **best}
+
+
+if __name__ == "__main__":
+    res = measure()
+    fast = res["vectorised"]
+    print(f"{res['files']} NTU fixture files, {res['frames']} frames (best of 15 runs):")
+    for name in ("vectorised", "line-by-line (x,y,z only)", "line-by-line (dict of all fields)"):
+        print(f"  {name:36s} {res[name] * 1e3:8.2f} ms   x{res[name] / fast:5.1f}")
