@@ -99,7 +99,7 @@ def window_indices(t: torch.Tensor, length: torch.Tensor, window: int = 7, dilat
     offsets = (torch.arange(window, device=t.device) - window // 2) * dilation
     idx = t[:, None] + offsets[None, :]
     valid = (idx >= 0) & (idx < length[:, None])
-    return idx.clamp(min=0), valid
+    return torch.minimum(idx.clamp(min=0), (length[:, None] - 1).clamp(min=0)), valid
 
 
 @dataclass

@@ -182,7 +182,7 @@ def summary_table(written: list[dict]) -> str:
     rows = [{"variant": r["variant"], "levels": r.get("levels") or "", "task": r["task"],
              "fraction": r["label_fraction"], "seed": r["seed"],
              **{k: round(v, 2) for k, v in r["metrics"].items() if v is not None}} for r in written]
-    return pd.DataFrame(rows).fillna("").to_string(index=False)
+    return pd.DataFrame(rows).astype(object).fillna("").to_string(index=False)
 
 
 def main(argv: list[str] | None = None) -> int:

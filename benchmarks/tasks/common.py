@@ -76,7 +76,7 @@ def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batch
             seen += int(batch[0].shape[0]) * ctx.dist.world
         scheduler.step()
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.4f}")
+        bar.set_postfix(loss=f"{loss.item():.4f}")
     bar.close()
     elapsed = time.perf_counter() - start
     return seen / elapsed if elapsed > 0 else 0.0
