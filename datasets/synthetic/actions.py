@@ -198,15 +198,16 @@ def _reach(u, amp, rng):
 
 
 def _sit_down(u, amp, rng):
-    seat = SIT * amp
-    lean = P(**both(hip_flex=70, knee=60, sh_flex=30), lumbar_fwd=30)
-    low = seat + P(lumbar_fwd=14)
-    return _single(keyframes(u, [0, 0.35, 0.72, 1], [REST, lean, low, seat], rng), len(u))
+    # the seated end pose is fixed (it is the posture of the idle gap that follows); the way
+    # down varies
+    lean = P(**both(hip_flex=70, knee=60, sh_flex=30), lumbar_fwd=30 * amp)
+    low = SIT + P(lumbar_fwd=14 * amp)
+    return _single(keyframes(u, [0, 0.35, 0.72, 1], [REST, lean, low, SIT], rng), len(u))
 
 
 def _stand_up(u, amp, rng):
-    seat = SIT * amp
-    lean = seat + P(**both(hip_flex=8, sh_flex=14), lumbar_fwd=32)
+    seat = SIT
+    lean = seat + P(**both(hip_flex=8, sh_flex=14), lumbar_fwd=32 * amp)
     mid = P(**both(hip_flex=40, knee=35, sh_flex=15), lumbar_fwd=15)
     return _single(keyframes(u, [0, 0.3, 0.65, 1], [seat, lean, mid, REST], rng), len(u))
 
@@ -235,7 +236,8 @@ def _handshake(u, amp, rng):
     reach = P(R_sh_flex=rng.uniform(35, 45), R_sh_yaw=10, R_elbow=rng.uniform(38, 48), R_wrist=-10)
     d = keyframes(u, [0, 0.3, 0.8, 1], [REST, reach, reach, REST], rng)
     shake = P(R_elbow=10, R_sh_flex=6)[None] * oscillate(u, 0.32, 0.78, rng.integers(2, 5))[:, None]
-    lag = np.clip(u - rng.uniform(0.0, 0.06), 0, 1)
+    late = rng.uniform(0.0, 0.06)  # the partner reacts a little later
+    lag = np.clip((u - late) / (1 - late), 0, 1)
     d_b = keyframes(lag, [0, 0.3, 0.8, 1], [REST, reach, reach, REST]) + shake
     n = len(u)
     touch = Contact(0.55, (J["r_hand"],), (J["r_hand"],), (rng.uniform(-0.02, 0.03), rng.uniform(-0.03, 0.03)), "R_sh_flex")

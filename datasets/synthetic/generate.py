@@ -42,6 +42,25 @@ SIZES = {
 }
 
 
+def _check_size(s: SynthSize) -> None:
+    """Reject sizes that cannot give every class train and test data in both splits."""
+    problems = []
+    if s.ntu_performances < 2:
+        problems.append("ntu_performances must be >= 2 (one train and one test performer per class)")
+    if not (1 <= s.ntu_subjects[0] <= len(NTU_TRAIN_PERFORMERS) and 1 <= s.ntu_subjects[1] <= len(NTU_TEST_PERFORMERS)):
+        problems.append(f"ntu_subjects must be (1..{len(NTU_TRAIN_PERFORMERS)}, 1..{len(NTU_TEST_PERFORMERS)})")
+    if s.ntu_performances > 2 * s.setups * sum(s.ntu_subjects):
+        problems.append("more performances per class than (performer, setup, replication) combinations")
+    if min(s.pku_videos) < 1 or s.pku_videos[1] > 44 or s.pku_videos[0] > PKU_TEST_FIRST - PKU_TRAIN_FIRST:
+        problems.append("pku_videos must be (1..289, 1..44) to fit the official video numbering")
+    if s.pku_actions[0] < 1 or s.pku_actions[1] < s.pku_actions[0] or s.pku_gap[0] < 1 or s.pku_gap[1] < s.pku_gap[0]:
+        problems.append("pku_actions and pku_gap must be increasing (low, high) ranges of positive ints")
+    if s.pad[0] < 1 or s.pad[1] < s.pad[0]:
+        problems.append("pad must be an increasing (low, high) range of positive ints")
+    if problems:
+        raise ValueError(f"invalid synthetic size {s}: " + "; ".join(problems))
+
+
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed, *key])
 
@@ -79,7 +98,8 @@ def _ntu(out: Path, size: SynthSize, seed: int) -> list[str]:
         for j, (p, s, r) in enumerate(chosen[: size.ntu_performances]):
             rng = _rng(seed, 4, a, j)
             group = test if p in test else train
-            partner = subjects[int(rng.choice([q for q in group if q != p]))]
+            mates = [q for q in group if q != p] or [q for q in subjects if q != p]
+            partner = subjects[int(rng.choice(mates))]
             n_act = _duration(spec, subjects[p], rng)
             pads = tuple(int(x) for x in rng.integers(size.pad[0], size.pad[1] + 1, 2))
             yaw = np.deg2rad((25.0 if r == 1 else -25.0) + rng.normal(0, 8))
@@ -152,44 +172,68 @@ def _pku(out: Path, size: SynthSize, seed: int) -> tuple[list[str], list[str]]:
     return names["train"], names["test"]
 
 
-def _readme(size_name: str, seed: int, ntu_names: list[str], pku: tuple[list[str], list[str]]) -> str:
+def _readme(size_name: str, seed: int, ntu_names: list[str] | None, pku: tuple[list[str], list[str]] | None) -> str:
     classes = "\n".join(f"  {i + 1:2d}  {n}{'  (two-person)' if ACTION_SPECS[i].two_person else ''}"
                         for i, n in enumerate(ACTIONS))
-    return f"""Synthetic skeleton world (datasets.synthetic), size={size_name!r}, seed={seed}.
-Generated data, not recordings: a kinematic 25-joint Kinect skeleton driven by joint-angle
-trajectories, seen by simulated Kinect v2 sensors (noise, lost bodies, collapsed joints).
-
-ntu/      {len(ntu_names)} NTU RGB+D .skeleton files SsssCcccPpppRrrrAaaa (action = class + 1).
+    parts = []
+    if ntu_names is not None:
+        parts.append(f"""ntu/      {len(ntu_names)} NTU RGB+D .skeleton files SsssCcccPpppRrrrAaaa (action = class + 1).
           Cross-subject: NTU-60 training performers ({', '.join(map(str, NTU_TRAIN_PERFORMERS))}) train,
           others test. Cross-view: camera 1 test, cameras 2 and 3 train.
           Cameras 1/2/3 at azimuths {NTU_AZIMUTH[1]:+.0f}/{NTU_AZIMUTH[2]:+.0f}/{NTU_AZIMUTH[3]:+.0f} degrees, 3-4 m away.
-pkummd/   {len(pku[0]) + len(pku[1])} PKU-MMD-layout long videos: PKU_Skeleton_Renew/XXXX-V.txt (150 floats a
+""")
+    if pku is not None:
+        parts.append(f"""pkummd/   {len(pku[0]) + len(pku[1])} PKU-MMD-layout long videos: PKU_Skeleton_Renew/XXXX-V.txt (150 floats a
           frame) and Train_Label_PKU_final/XXXX-V.txt (label 1..{len(ACTIONS)},start,end,confidence; end
-          exclusive). cross-subject.txt: {len(pku[0])} training / {len(pku[1])} test videos. Views L/M/R.
+          exclusive). cross-subject.txt: {len(pku[0])} training / {len(pku[1])} test videos.
+          Views L/M/R at azimuths {PKU_AZIMUTH['L']:+.0f}/{PKU_AZIMUTH['M']:+.0f}/{PKU_AZIMUTH['R']:+.0f} degrees; cross-view tests on L.
+""")
+    regen = (f"Regenerate with: python -m datasets synth --out DIR --seed {seed} --size {size_name}"
+             if size_name in SIZES else "Generated with a custom SynthSize (datasets.synthetic.generate).")
+    return f"""Synthetic skeleton world (datasets.synthetic), size={size_name!r}, seed={seed}.
+Generated data, not recordings: a kinematic 25-joint Kinect skeleton driven by joint-angle
+trajectories, seen by simulated Kinect v2 sensors (noise, lost bodies, collapsed joints).
+{regen}
 
-Classes (label; NTU-layout 0-based label = number - 1):
+{"".join(parts)}
+Classes (PKU-layout label; NTU-layout 0-based label = number - 1):
 {classes}
 Frame rate {FPS:.0f} fps, coordinates in metres, camera space (+y up, z away from the sensor).
 """
 
 
-def generate(out_dir, *, seed: int = 0, size: str = "small") -> Path:
+PARTS = ("ntu", "pkummd")
+
+
+def generate(out_dir, *, seed: int = 0, size: str | SynthSize = "small", parts=PARTS) -> Path:
     """Write the synthetic world under ``out_dir`` (ntu/, pkummd/, README.txt) and return it.
 
-    Deterministic: the same seed and size give byte-identical files. Files from an earlier run
-    in these folders are replaced.
+    ``size``: "small" (CI) or "default", or a custom ``SynthSize``; ``parts``: which layouts to
+    write (both by default). Deterministic: the same seed and size give byte-identical files,
+    and each part is independent of the other. Files from an earlier run in these folders are
+    replaced.
     """
-    if size not in SIZES:
-        raise ValueError(f"unknown synthetic size {size!r}; choose one of {', '.join(SIZES)}")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
+    unknown = set(parts) - set(PARTS)
+    if unknown or not parts:
+        raise ValueError(f"parts must be a non-empty subset of {PARTS}, got {tuple(parts)!r}")
+    if isinstance(size, SynthSize):
+        spec, size_name = size, "custom"
+    elif size in SIZES:
+        spec, size_name = SIZES[size], size
+    else:
+        raise ValueError(f"unknown synthetic size {size!r}; choose one of {', '.join(SIZES)} (or pass a SynthSize)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _check_size(spec)
     out = Path(out_dir)
-    spec = SIZES[size]
-    _clean(out / "ntu", "*.skeleton")
-    for sub in ("PKU_Skeleton_Renew", "Train_Label_PKU_final"):
-        _clean(out / "pkummd" / sub, "*.txt")
-    ntu_names = _ntu(out / "ntu", spec, int(seed))
-    train, test = _pku(out / "pkummd", spec, int(seed))
-    write_cross_subject(out / "pkummd" / "cross-subject.txt", train, test)
-    (out / "README.txt").write_text(_readme(size, int(seed), ntu_names, (train, test)))
+    ntu_names, pku = None, None
+    if "ntu" in parts:
+        _clean(out / "ntu", "*.skeleton")
+        ntu_names = _ntu(out / "ntu", spec, int(seed))
+    if "pkummd" in parts:
+        for sub in ("PKU_Skeleton_Renew", "Train_Label_PKU_final"):
+            _clean(out / "pkummd" / sub, "*.txt")
+        pku = _pku(out / "pkummd", spec, int(seed))
+        write_cross_subject(out / "pkummd" / "cross-subject.txt", *pku)
+    (out / "README.txt").write_text(_readme(size_name, int(seed), ntu_names, pku))
     return out

@@ -169,13 +169,7 @@ def video(actions: list[int], subject: Subject, partners: list[Subject], gaps: l
         k = int(round(r.contact.phase * (n_act - 1)))
         j2, q2, lean2 = fit_partner(joints[s + k], partner, pieces, s - lo + k, r.contact, rng)
         j2, q2 = place(j2, q2, yaw, (0.0, 0.0))
-        full_j = np.zeros((total, 25, 3))
-        full_q = np.repeat(np.eye(3)[None, None], total, 0).repeat(25, 1)
-        full_l = np.zeros((total, 2))
-        full_j[lo:hi], full_q[lo:hi], full_l[lo:hi] = j2, q2, lean2
-        present = np.zeros(total, bool)
-        present[lo:hi] = True
-        actors.append(Actor(full_j, full_q, full_l, present))
+        actors.append(_embed(j2, q2, lean2, total, lo))
     return actors, np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
@@ -187,8 +181,15 @@ def bystander(subject: Subject, total: int, window: tuple[int, int], spot: tuple
     n = hi - lo
     joints, rot, lean = animate(subject, np.zeros((n, len(FACE))), np.zeros((n, 3)), np.full((n, 2), 0.5), rng)
     j, q = place(joints, rot, yaw, spot)
-    full_j, full_q, full_l = np.zeros((total, 25, 3)), np.repeat(np.eye(3)[None, None], total, 0).repeat(25, 1), np.zeros((total, 2))
-    full_j[lo:hi], full_q[lo:hi], full_l[lo:hi] = j, q, lean
+    return _embed(j, q, lean, total, lo)
+
+
+def _embed(joints: np.ndarray, rot: np.ndarray, lean: np.ndarray, total: int, lo: int) -> Actor:
+    """An actor seen only in frames lo .. lo + len(joints) of a ``total``-frame recording."""
+    hi = lo + len(joints)
+    full_j, full_l = np.zeros((total, 25, 3)), np.zeros((total, 2))
+    full_q = np.broadcast_to(np.eye(3), (total, 25, 3, 3)).copy()
+    full_j[lo:hi], full_q[lo:hi], full_l[lo:hi] = joints, rot, lean
     present = np.zeros(total, bool)
     present[lo:hi] = True
     return Actor(full_j, full_q, full_l, present)

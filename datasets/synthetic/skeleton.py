@@ -106,7 +106,7 @@ def make_subject(sid: int, rng: np.random.Generator) -> Subject:
     scale = np.full(25, height)
     for name, idx in _GROUPS.items():
         sd = 0.06 if name in ("shoulder", "hip") else 0.04
-        scale[idx] *= rng.normal(1.0, sd)
+        scale[idx] *= np.clip(rng.normal(1.0, sd), 1 - 2 * sd, 1 + 2 * sd)
     style = {
         "L_sh_abd": rng.uniform(3, 12), "R_sh_abd": rng.uniform(3, 12),
         "L_elbow": rng.uniform(4, 20), "R_elbow": rng.uniform(4, 20),
