@@ -45,14 +45,17 @@ def resize_frames(x: torch.Tensor, lengths: torch.Tensor, size: int) -> torch.Te
     """
     B = x.shape[0]
     L = lengths.to(x.device).long()
-    Lf = L.to(torch.float64)[:, None]
-    j = torch.arange(size, device=x.device, dtype=torch.float64)[None, :]
+    # source positions in float64 like OpenCV (a (B, size) table, built on the CPU: MPS has no float64)
+    Lc = L.cpu()
+    Lf = Lc.to(torch.float64)[:, None]
+    j = torch.arange(size, dtype=torch.float64)[None, :]
     src = ((j + 0.5) * Lf / size - 0.5).clamp(min=0)
     i0 = torch.floor(src).long()
-    last = (L - 1).clamp(min=0)[:, None]
+    last = (Lc - 1).clamp(min=0)[:, None]
     i0 = torch.minimum(i0, last)
-    i1 = torch.minimum(i0 + 1, last)
-    w = (src - i0.to(torch.float64)).clamp(0, 1).to(x.dtype).view(B, size, 1, 1, 1)
+    i1 = torch.minimum(i0 + 1, last).to(x.device)
+    w = (src - i0.to(torch.float64)).clamp(0, 1).to(x.dtype).to(x.device).view(B, size, 1, 1, 1)
+    i0 = i0.to(x.device)
     out = take_frames(x, i0) * (1 - w) + take_frames(x, i1) * w
     return out * (L > 0).view(B, 1, 1, 1, 1)
 

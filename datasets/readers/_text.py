@@ -28,6 +28,7 @@ _POW10 = 10.0 ** np.arange(0, 23)
 _INT64_MAX = np.iinfo(np.int64).max
 _MAX_TOKEN = 40
 _COLS = np.arange(_MAX_TOKEN, dtype=np.int64)
+_SPLIT_OVERHEAD = 20000   # one extra parse call costs about as much as this many characters
 
 
 @dataclass
@@ -143,9 +144,12 @@ def parse_tokens(tokens: Tokens, idx: np.ndarray) -> Parsed:
         return Parsed(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
     if n > 1000:  # a few long tokens (e.g. 17-digit body ids) must not widen the whole matrix
         length = tokens.end[idx] - tokens.start[idx]
-        common = int(np.searchsorted(np.cumsum(np.bincount(length)), 0.99 * n))
+        cum = np.cumsum(np.bincount(length))              # tokens of length <= w, per w
+        widths = np.arange(len(cum))
+        cost = cum * widths + (n - cum) * (len(cum) - 1) + _SPLIT_OVERHEAD * (cum < n)
+        common = int(np.argmin(cost))
         long = length > common
-        if length.max() > common + 2 and long.any():
+        if common < len(cum) - 1 and long.any():
             short_part, long_part = parse_tokens(tokens, idx[~long]), parse_tokens(tokens, idx[long])
             merged = Parsed(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=bool))
             for field in ("value", "integer", "is_int"):
