@@ -1,7 +1,7 @@
 """One Hi-TRS pre-training step at the paper configuration (pytest-benchmark).
 
 CUDA: the paper micro-batch (64 single-body sequences, up to 300 frames) under bf16 autocast;
-CPU: 2 sequences of 32 frames so the step takes seconds. ``extra_info`` reports samples/s.
+CPU: one sequence of 32 frames so the step takes seconds. ``extra_info`` reports samples/s.
 Run timed: ``pytest tests/test_hitrs_bench.py --benchmark-enable``.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_paper_pretraining_step(benchmark):
     torch.manual_seed(0)
     method = methods.create("hitrs", "paper").to(device)
     loop = method.config.loop
-    batch, frames = (loop.batch_size, loop.max_frames) if cuda else (2, 32)
+    batch, frames = (loop.batch_size, loop.max_frames) if cuda else (1, 32)
     x, lengths = _batch(batch, frames, device)
     optimizer, scheduler = method.configure_pretraining()
     method.train()

@@ -14,6 +14,15 @@ from methods.hitrs.pretext import (frame_order_centres, info_nce, mask_joints, m
                                    sample_swap)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors on a shared 2-core box: one intra-op thread avoids thread thrashing."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
@@ -126,18 +135,23 @@ def test_swap_constraints_and_uniformity():
     ident = torch.arange(43).expand_as(perm)
     moved = perm != ident
     assert (moved.sum(1) == torch.where(ok, 2, 0)).all()      # exactly two swapped
-    for i in ok.nonzero().flatten().tolist():
-        a, c = moved[i].nonzero().flatten().tolist()
-        assert perm[i, a] == c and perm[i, c] == a
-        assert c < n[i]
-        assert (c - a >= 2) or (n[i] == 2 and (a, c) == (0, 1))
+    rows = ok.nonzero().flatten()
+    a = moved[rows].float().argmax(1)                          # first moved position
+    c = 42 - moved[rows].flip(1).float().argmax(1)             # last moved position
+    r = torch.arange(len(rows))
+    assert torch.equal(perm[rows, a], c) and torch.equal(perm[rows, c], a)
+    assert (c < n[rows]).all()
+    assert ((c - a >= 2) | ((n[rows] == 2) & (a == 0) & (c == 1))).all()
+    assert r.numel() == int(ok.sum())
     # n = 7: the 15 pairs at distance >= 2, drawn uniformly
     perm7, _ = sample_swap(torch.full((15000,), 7), 7, gen(4))
-    pairs = [tuple((p != torch.arange(7)).nonzero().flatten().tolist()) for p in perm7]
-    counts = {pr: pairs.count(pr) for pr in set(pairs)}
-    assert set(counts) == {(a, c) for a, c in itertools.combinations(range(7), 2) if c - a >= 2}
-    assert all(abs(v - 1000) < 150 for v in counts.values())
-
+    moved7 = perm7 != torch.arange(7)
+    assert (moved7.sum(1) == 2).all()
+    code = (moved7.long() * (2 ** torch.arange(7))).sum(1)    # which two positions moved
+    values, counts = code.unique(return_counts=True)
+    expect = {2 ** a + 2 ** c for a, c in itertools.combinations(range(7), 2) if c - a >= 2}
+    assert set(values.tolist()) == expect and len(expect) == 15
+    assert (counts - 1000).abs().max() < 150
 
 def test_frame_order_centres_only_where_motion():
     b, t = 3, 60
@@ -185,3 +199,63 @@ def test_info_nce_matches_direct_formula():
     assert masked.item() == pytest.approx(sub.item(), rel=1e-5)
     aligned, acc_aligned = info_nce(target * 3, target, 0.07)
     assert acc_aligned.item() == 1.0 and aligned.item() < loss.item()
+
+
+# ---- the joint forward reads the right frames --------------------------------------------------
+class _CoordsAsFeatures(torch.nn.Module):
+    """Stand-in F-TRS: a joint's feature is its (frame, joint, sample) code, zero-padded to d."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.d = d
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return F.pad(x, (0, self.d - x.shape[-1])) * self.scale
+
+
+def test_pretext_forward_gathers_reference_frames():
+    import methods
+    from methods.hitrs.pretext import pretext_losses
+
+    method = methods.create("hitrs", "ci", mask_prob=0.0)
+    enc, cfg = method.net.encoder, method.config
+    enc.frame = _CoordsAsFeatures(cfg.d_model)
+    seen = {}
+    enc.clip.register_forward_hook(lambda mod, inp, out: seen.update(clip=inp[0].detach()) or None)
+    enc.video.register_forward_hook(lambda mod, inp, out: seen.update(video=(inp[0].detach(), inp[1])) or None)
+    b, t = 4, 60
+    lengths = torch.tensor([60, 45, 33, 20])
+    s = coded_sequence(b, t) * (torch.arange(t)[None] < lengths[:, None])[..., None, None]
+    s[..., 0] = torch.where(s[..., 0] > 0, s[..., 0], 0)
+    pretext_losses(enc, method.net.heads, s, lengths, cfg, gen(5))
+    frames = seen["clip"][..., 0, 0] - 10                # frame code of joint 0 (-10 = zero padding)
+    counts = window_counts(lengths)
+    n_video = counts - 1
+    orig, perm = frames[:b], frames[b:2 * b]
+    for i in range(b):
+        centre = orig[i, 3].item()                       # middle slot = the centre frame
+        expect = torch.tensor([centre - 6 + 2 * j for j in range(7)], dtype=torch.float)
+        expect[(expect < 0) | (expect >= lengths[i])] = -10
+        assert torch.equal(orig[i], expect)
+        moved = (perm[i] != orig[i]).nonzero().flatten()
+        assert len(moved) == 2 and moved[1] - moved[0] >= 2
+        assert torch.equal(perm[i].sort().values, orig[i].sort().values)
+    windows = frames[2 * b:-b]
+    last = frames[-b:]
+    row = 0
+    for i in range(b):
+        for k in range(n_video[i].item()):
+            assert windows[row].tolist() == [f if 0 <= f < lengths[i] else -10
+                                             for f in (7 * k - 6 + 2 * j for j in range(7))]
+            row += 1
+        k = counts[i].item() - 1
+        assert last[i].tolist() == [f if 0 <= f < lengths[i] else -10 for f in (7 * k - 6 + 2 * j for j in range(7))]
+    assert row == windows.shape[0]
+    table, valid = seen["video"]
+    assert torch.equal(valid[:b], torch.arange(table.shape[1])[None] < n_video[:, None])
+    for i in range(b):
+        diff = (table[i] != table[b + i]).any(-1).nonzero().flatten()
+        assert len(diff) == 2 and diff[1] < n_video[i]
+        assert diff[1] - diff[0] >= 2 or (n_video[i] == 2 and diff.tolist() == [0, 1])
+    assert n_video.tolist() == [8, 6, 4, 2]

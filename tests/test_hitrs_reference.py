@@ -10,6 +10,15 @@ from methods.hitrs import (HiTRSClassifier, convert_reference_state_dict, frame_
 from tests.conftest import shared_path
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors on a shared 2-core box: one intra-op thread avoids thread thrashing."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def golden():
     return torch.load(shared_path("reference", "hitrs_official_small.pt"), weights_only=False)
