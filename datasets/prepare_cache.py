@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -226,7 +227,10 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
              num_classes if dataset == "pkummd" else None) for p, lab in zip(files, labels)]
     n_workers = workers if workers is not None else (min(os.cpu_count() or 1, 8) if len(jobs) >= 400 else 1)
     ok_rows, lengths, bodies, intervals, frame_labels, bad = [], [], [], [], [], list(inputs["bad"])
-    pool = ProcessPoolExecutor(n_workers) if n_workers > 1 else None
+    # forkserver/spawn, not fork: the parent may hold torch / BLAS threads
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    pool = ProcessPoolExecutor(n_workers, mp_context=ctx) if n_workers > 1 else None
     try:
         with AtomicFile(out / "data.bin") as fh, tqdm(total=len(jobs), desc=f"prepare {dataset}", unit="file",
                                                        disable=not progress, file=sys.stderr) as bar:
