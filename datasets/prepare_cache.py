@@ -252,6 +252,8 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
             pool.shutdown(cancel_futures=True)
     rows = np.asarray(ok_rows, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
+    if detection and num_classes == 0:  # synthetic world without its class list: the labels seen
+        num_classes = int(max((int(r[:, 0].max()) for r in intervals if len(r)), default=0))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     names = [M.ntu_stem(files[i]) if not detection else files[i].stem for i in rows]
     man = pd.DataFrame({"name": names, "length": lengths, "bodies": np.asarray(bodies, dtype=np.int64)})
