@@ -168,3 +168,28 @@ def multi_positive_nce(logits: torch.Tensor, positive_mask: torch.Tensor) -> tor
 def top1_accuracy(logits: torch.Tensor) -> float:
     """Share of rows whose largest logit is the positive at column 0 (percent)."""
     return float((logits.argmax(dim=1) == 0).float().mean()) * 100.0
+
+
+def step_decay_sgd(params, *, lr: float, momentum: float, weight_decay: float, nesterov: bool,
+                   milestones: tuple[float, ...], gamma: float, total_steps: int):
+    """SGD and a per-optimizer-step LambdaLR: ``lr * gamma ** (#milestones passed)``.
+
+    ``milestones`` are fractions of ``total_steps`` (epochs expressed through steps, e.g.
+    CrosSCLR's "x0.1 after epoch 250 of 300" = ``(250 / 300,)``)."""
+    bad = [m for m in milestones if not 0.0 <= m <= 1.0]
+    if bad:
+        raise ValueError(f"lr milestones are fractions of the pre-training steps in [0, 1], got {bad}")
+    optimizer = torch.optim.SGD([p for p in params if p.requires_grad], lr=lr, momentum=momentum,
+                                weight_decay=weight_decay, nesterov=nesterov)
+    marks = torch.tensor([round(m * total_steps) for m in milestones], dtype=torch.long)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: gamma ** int((marks <= step).sum()) if len(marks) else 1.0)
+    return optimizer, scheduler
+
+
+def method_generator() -> torch.Generator:
+    """A CPU generator for a method's augmentations: seeded from the global torch RNG (so the
+    runner's seed decides it) plus the rank (different draws on every rank under DDP)."""
+    rank, _ = rank_and_world()
+    seed = int(torch.randint(0, 2**62, ())) + 7919 * rank
+    return torch.Generator().manual_seed(seed)

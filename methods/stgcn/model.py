@@ -58,7 +58,7 @@ class STGCNBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(c_out)
         self.tconv = nn.Conv2d(c_out, c_out, (kernel, 1), (stride, 1), ((kernel - 1) // 2, 0))
         self.bn2 = nn.BatchNorm2d(c_out)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.mode = "none" if not residual else ("identity" if c_in == c_out and stride == 1 else "conv")
         if self.mode == "conv":
             self.res_conv = nn.Conv2d(c_in, c_out, kernel_size=1, stride=(stride, 1))
