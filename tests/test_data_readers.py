@@ -8,6 +8,8 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import datasets
 from datasets import meta as M
@@ -173,3 +175,16 @@ def test_class_names():
     assert datasets.NTU60_CLASSES[:5] == ("drink water", "eat meal/snack", "brushing teeth", "brushing hair", "drop")
     assert len(datasets.PKUMMD_CLASSES) == 51
     assert pd.Series(datasets.NTU120_CLASSES).is_unique and pd.Series(datasets.PKUMMD_CLASSES).is_unique
+
+
+# ----------------------------------------------------------------------------- number parser
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=60),
+       st.sampled_from(["{:.7g}", "{!r}", "{:.6E}", "{:.3f}", "{:e}", "{:.17g}"]))
+def test_number_parser_equals_python_float(values, fmt):
+    from datasets.readers._text import parse_numbers, scan
+    texts = [fmt.format(v) for v in values] + ["-0", ".5", "5.", "+1E+05", "-9.276937E-05", "123456789012345678"]
+    tok = scan(" ".join(texts).encode(), "numbers")
+    got = parse_numbers(tok, np.arange(len(texts)))
+    want = np.array([float(t) for t in texts])
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))

@@ -6,12 +6,13 @@ token and line, and numbers are parsed column-by-column over all tokens at once 
 character POSITIONS, at most ~20, never over tokens or lines).
 
 Grammar accepted for a number: ``[+-]digits[.digits][(e|E)[+-]digits]`` (a leading or trailing
-dot is fine: ``.5``, ``5.``). Mantissas of up to 18 digits are accumulated exactly in int64
-and scaled by an exact power of ten, so results equal Python's ``float()`` for every token of
-the real datasets; longer mantissas fall back to ``float()`` (rare, and only those tokens).
+dot is fine: ``.5``, ``5.``). Mantissas of up to 15 digits (all the real data) are accumulated exactly in integers and
+scaled by an exact power of ten, so results equal Python's ``float()``; longer mantissas and
+huge exponents go through numpy's (correctly rounded) string conversion, still vectorised.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ _POW10 = 10.0 ** np.arange(0, 23)
 _INT64_MAX = np.iinfo(np.int64).max
 _MAX_TOKEN = 40
 _COLS = np.arange(_MAX_TOKEN, dtype=np.int64)
+_COLS_U8 = np.arange(_MAX_TOKEN, dtype=np.uint8)
 _SPLIT_OVERHEAD = 20000   # one extra parse call costs about as much as this many characters
 
 
@@ -107,6 +109,21 @@ def raise_bad_token(tokens: Tokens, tok: int, expected: str = "a number"):
                               "the file is corrupt or not in this format")
 
 
+_NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _parse_long(tokens: Tokens, tok: int) -> float:
+    """A token longer than _MAX_TOKEN characters (never in real skeleton files)."""
+    text = tokens.text(tok)
+    if not _NUMBER_RE.fullmatch(text):
+        raise_bad_token(tokens, tok)
+    value = float(text)
+    if not np.isfinite(value):
+        raise SkeletonFormatError(tokens.path, tokens.line_of_token(tok), f"non-finite value {text[:40]!r}",
+                                  "the file is corrupt; re-extract it or list it as bad")
+    return value
+
+
 def _char_matrix(tokens: Tokens, idx: np.ndarray):
     """(W, n) uint8 characters of the tokens ``idx``, blank beyond each token, and lengths.
 
@@ -115,9 +132,6 @@ def _char_matrix(tokens: Tokens, idx: np.ndarray):
     """
     start = tokens.start[idx]
     length = tokens.end[idx] - start
-    too_long = np.flatnonzero(length > _MAX_TOKEN)
-    if len(too_long):
-        raise_bad_token(tokens, int(idx[too_long[0]]))
     width = int(length.max())
     chars = np.empty((width, len(idx)), dtype=np.uint8)
     for k in range(width):  # one gather per character position
@@ -142,8 +156,16 @@ def parse_tokens(tokens: Tokens, idx: np.ndarray) -> Parsed:
     n = len(idx)
     if n == 0:
         return Parsed(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+    length = tokens.end[idx] - tokens.start[idx]
+    huge = length > _MAX_TOKEN
+    if huge.any():  # e.g. '%.3f' of 1e36: rare, parsed one by one
+        rest = parse_tokens(tokens, idx[~huge])
+        merged = Parsed(np.empty(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
+        merged.value[~huge], merged.integer[~huge], merged.is_int[~huge] = rest.value, rest.integer, rest.is_int
+        for r in np.flatnonzero(huge):
+            merged.value[r] = _parse_long(tokens, int(idx[r]))
+        return merged
     if n > 1000:  # a few long tokens (e.g. 17-digit body ids) must not widen the whole matrix
-        length = tokens.end[idx] - tokens.start[idx]
         cum = np.cumsum(np.bincount(length))              # tokens of length <= w, per w
         widths = np.arange(len(cum))
         cost = cum * widths + (n - cum) * (len(cum) - 1) + _SPLIT_OVERHEAD * (cum < n)
@@ -189,9 +211,13 @@ def parse_tokens(tokens: Tokens, idx: np.ndarray) -> Parsed:
     for k in range(width):
         mant *= times[k]
         mant += digit[k]
-    frac = _count(m_dig & _running_or(is_dot)).astype(np.int64)
+    # digits after the dot = (end of the mantissa) - (dot position) - 1; one dot at most
+    dot_pos = (is_dot.view(np.uint8) * _COLS_U8[:width, None]).sum(0, dtype=np.int64)
+    mant_end = length.copy()
     n_mdig = _count(m_dig)
-    scale = -frac
+    if len(exp_rows):
+        mant_end[exp_rows] = np.argmax(is_e[:, exp_rows], axis=0)
+    scale = np.where(n_dot > 0, dot_pos + 1 - mant_end, 0)
     if len(exp_rows):
         scale[exp_rows] += _parse_exponents(tokens, idx, exp_rows, ch, d, isd, is_e, is_dot, is_sign,
                                             n_mdig, after_e)
@@ -199,18 +225,18 @@ def parse_tokens(tokens: Tokens, idx: np.ndarray) -> Parsed:
     is_int = plain & (n_dot == 0) & (n_mdig <= 19) & (mant <= np.uint64(_INT64_MAX))
     signed = np.where(is_int, mant, np.uint64(0)).astype(np.int64)
     integer = np.where(neg, -signed, signed)
+    # exact: an integer mantissa < 2**63 times / divided by an exactly representable 10**k
+    power = _POW10[np.minimum(np.abs(scale), 22)]
     value = mant.astype(np.float64)
-    small = (scale >= -22) & (scale <= 22) & (n_mdig <= 18)
-    up = small & (scale > 0)
-    down = small & (scale < 0)
-    value[up] *= _POW10[scale[up]]
-    value[down] /= _POW10[-scale[down]]
-    for r in np.flatnonzero(~small):  # only pathological tokens (huge exponents, > 18 digits)
-        value[r] = abs(float(tokens.text(int(idx[r]))))
+    value = np.where(scale < 0, value / power, value * power)
+    small = (np.abs(scale) <= 22) & (n_mdig <= 15)   # mantissa < 2**53: exactly representable
+    if not small.all():  # longer mantissas / huge exponents: numpy's correctly rounded conversion
+        rare = np.flatnonzero(~small)
+        text = np.ascontiguousarray(ch[:, rare].T).view(f"S{width}").ravel()
+        value[rare] = np.abs(text.astype(np.float64))
     value = np.where(neg, -value, value)
-    nonfinite = np.flatnonzero(~np.isfinite(value))
-    if len(nonfinite):
-        tok = int(idx[nonfinite[0]])
+    if not np.isfinite(value).all():
+        tok = int(idx[np.flatnonzero(~np.isfinite(value))[0]])
         raise SkeletonFormatError(tokens.path, tokens.line_of_token(tok),
                                   f"non-finite value {tokens.text(tok)!r} (overflows float)",
                                   "the file is corrupt; re-extract it or list it as bad")
