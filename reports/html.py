@@ -52,7 +52,7 @@ def _table_html(result: TableResult) -> str:
             tds = [f"<td>{_e(row)}</td>"]
             for col in spec.cols:
                 r = by[(row, col)]
-                ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds)
+                ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)
                 pap = MISSING if r.paper is None else f"{r.paper:.1f}"
                 title = f"seeds: {r.seeds}; runs: {r.run_ids}" if r.n_seeds else "no run"
                 cls = ' class="missing"' if ours == MISSING else ""

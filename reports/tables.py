@@ -134,6 +134,7 @@ def build_table(spec: TableSpec, df: pd.DataFrame) -> TableResult:
             out.append({"table": spec.key, "dataset": ds, "split": split, "profile": prof,
                         "synthetic": is_synthetic(ds), "row": row, "col": col, "metric": cell.metric,
                         "label_fraction": cell.fraction, "ours_mean": mean, "ours_std": std, "n_seeds": n,
+                        "n_runs": len(hit),
                         "seeds": " ".join(str(int(s)) for s in sorted(hit["seed"].dropna().unique())) if n else "",
                         "paper": cell.paper, "diff": mean - cell.paper if n and cell.paper is not None else float("nan"),
                         "run_ids": " ".join(hit["run_id"].astype(str)) if n else ""})
@@ -145,9 +146,10 @@ def build_tables(df: pd.DataFrame) -> dict[str, TableResult]:
 
 
 # ---- formatting --------------------------------------------------------------------------
-def fmt_ours(mean: float, std: float, n: int, pm: str = "±") -> str:
+def fmt_ours(mean: float, std: float, n: int, pm: str = "±", runs: int = 0) -> str:
+    """'m ± s' (several seeds), 'm' (one), 'NaN' (runs without a finite value), '—' (no run)."""
     if not n:
-        return MISSING
+        return "NaN" if runs else MISSING
     if n == 1:
         return f"{mean:.1f}"
     sd = f"{std:.2f}" if std < 0.1 else f"{std:.1f}"
@@ -175,9 +177,12 @@ def caption(result: TableResult, section: tuple[str, str, str], cells: pd.DataFr
                  f"Each cell: ours (paper, Δ = ours − paper{', lower is better' if not spec.higher_is_better else ''}).")
     if ds != "none" and not is_synthetic(ds) and prof != "paper":
         lines.append(f"Note: profile '{prof}' uses a reduced schedule; the paper used the full protocol.")
-    missing = int((cells["n_seeds"] == 0).sum())
+    missing = int((cells["n_runs"] == 0).sum())
     if missing and ds != "none":
         lines.append(f"{missing} of {len(cells)} cells have no run ({MISSING}).")
+    nan = int(((cells["n_runs"] > 0) & (cells["n_seeds"] == 0)).sum())
+    if nan:
+        lines.append(f"{nan} cells have runs without a finite value (NaN: diverged or failed metric).")
     return lines
 
 
@@ -194,7 +199,7 @@ def to_markdown(result: TableResult) -> str:
     spec = result.spec
     out = [f"# {spec.key.replace('table', 'Table ')}: {spec.title}", ""]
     for sec in result.sections:
-        head, body, cells = _grid(result, sec, lambda r: f"{fmt_ours(r.ours_mean, r.ours_std, r.n_seeds)} "
+        head, body, cells = _grid(result, sec, lambda r: f"{fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)} "
                                                          f"({'—' if r.paper is None else f'{r.paper:.1f}'}, "
                                                          f"Δ {fmt_diff(r.diff)})")
         out += [f"**{line}**" if line.startswith("⚠") else line for line in caption(result, sec, cells)] + [""]
@@ -215,8 +220,8 @@ def tex_escape(text: str) -> str:
 
 
 def _tex_cell(r) -> str:
-    ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, pm=r"\pm")
-    ours = "---" if ours == MISSING else f"${ours}$"
+    ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, pm=r"\pm", runs=r.n_runs)
+    ours = "---" if ours == MISSING else ours if ours == "NaN" else f"${ours}$"
     pap = "---" if r.paper is None else f"{r.paper:.1f}"
     return ours + r" {\scriptsize(" + pap + ", " + fmt_diff(r.diff, "-").replace(MISSING, "---") + ")}"
 

@@ -361,3 +361,12 @@ def test_paper_numbers_match_protocols_spec():
         assert [paper_numbers.TABLE2["values"][ours][(f, "mpjpe")] for f in (1.0, 0.1)] == rows2[theirs]
     for metric in ("mAP_a", "mAP_v"):
         assert [paper_numbers.TABLE3["values"][metric][lv] for lv in LEVELS] == rows3[metric]
+
+
+def test_nan_runs_are_not_shown_as_missing(tmp_path):
+    res = Results(tmp_path)
+    res.add("mcc", "mcc", "joint", None, "prediction", 1.0, 0, {"mpjpe": None})
+    build(tmp_path, tmp_path / "out")
+    md = (tmp_path / "out" / "table2.md").read_text()
+    assert "| MCC | NaN (90.4, Δ —)" in md and "1 cells have runs without a finite value" in md
+    assert "5 of 6 cells have no run" in md

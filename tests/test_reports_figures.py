@@ -55,3 +55,9 @@ def test_resolve_relative_paths(tmp_path):
                                       (None, None), (("F", "V"), "F+V"), ("F,C", "F+C")])
 def test_levels_normalisation(raw, want):
     assert norm_levels(raw) == want
+
+
+def test_timeline_codes():
+    gt = np.array([0, 0, 3, 3, 3, 0, 5, 5])
+    pred = np.array([0, 3, 3, 4, 0, 0, 5])  # one frame short: padded as background
+    np.testing.assert_array_equal(figures.timeline_codes(gt, pred), [0, 2, 1, 2, 0, 0, 1, 0])
