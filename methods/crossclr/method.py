@@ -72,8 +72,9 @@ class CrosSCLR(SkeletonMethod):
 
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor):
         cfg = self.config
-        x50 = frame50(x.float(), lengths)
-        view_q, view_k = self._view(x50), self._view(x50)
+        with torch.autocast(x.device.type, enabled=False):  # coordinates stay float32 (shear is a matmul)
+            x50 = frame50(x.float(), lengths)
+            view_q, view_k = self._view(x50), self._view(x50)
         q, k, l_pos, l_neg, logits = {}, {}, {}, {}, {}
         for s in STREAMS:  # three streams, each its own encoders and queue
             pair = self.pairs[s]
@@ -119,7 +120,9 @@ class CrosSCLR(SkeletonMethod):
     sequence_dim = video_dim
 
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.encoder.features_btmvc(crossclr_stream(frame50(x.float(), lengths), self.config.stream))
+        with torch.autocast(x.device.type, enabled=False):
+            x50 = frame50(x.float(), lengths)
+        return self.encoder.features_btmvc(crossclr_stream(x50, self.config.stream))
 
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """frame50's spatial normalisation (centre joint 21, shoulders -> +x) per frame, no

@@ -81,7 +81,8 @@ class MCC(SkeletonMethod):
             grids["interpolated"] = jitter_grid(anchor, g)
         if cfg.use_broken:
             grids["broken"] = broken_grid(anchor, cfg.broken_segments, cfg.reverse_prob, g)
-        return {name: self._render(x, lengths, t) for name, t in grids.items()}
+        with torch.autocast(x.device.type, enabled=False):  # coordinates stay float32 (shear is a matmul)
+            return {name: self._render(x, lengths, t) for name, t in grids.items()}
 
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor):
