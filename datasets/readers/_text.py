@@ -30,6 +30,7 @@ _INT64_MAX = np.iinfo(np.int64).max
 _MAX_TOKEN = 40
 _COLS = np.arange(_MAX_TOKEN, dtype=np.int64)
 _COLS_U8 = np.arange(_MAX_TOKEN, dtype=np.uint8)
+_BLOCK_TOKENS, _BLOCK_BYTES = 8192, 131072   # per parse block (see parse_tokens)
 _SPLIT_OVERHEAD = 20000   # one extra parse call costs about as much as this many characters
 
 
@@ -150,34 +151,50 @@ class Parsed:
 def parse_tokens(tokens: Tokens, idx: np.ndarray) -> Parsed:
     """Parse the tokens ``idx`` with the grammar above; any other token raises.
 
-    All tokens at once on a (width, n) character matrix: a few dozen array operations.
+    Tokens are grouped by length (a few 17-digit body ids must not widen the matrix of all the
+    7-digit coordinates) and parsed in blocks of at most 8k tokens / 128 KiB of characters,
+    which bounds the memory for long files while keeping the number of array calls small.
     """
     idx = np.asarray(idx, dtype=np.int64)
     n = len(idx)
+    out = Parsed(np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
     if n == 0:
-        return Parsed(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+        return out
     length = tokens.end[idx] - tokens.start[idx]
     huge = length > _MAX_TOKEN
-    if huge.any():  # e.g. '%.3f' of 1e36: rare, parsed one by one
-        rest = parse_tokens(tokens, idx[~huge])
-        merged = Parsed(np.empty(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
-        merged.value[~huge], merged.integer[~huge], merged.is_int[~huge] = rest.value, rest.integer, rest.is_int
+    groups = []
+    if huge.any():  # e.g. '%.3f' of 1e36: never in skeleton files, parsed one by one
         for r in np.flatnonzero(huge):
-            merged.value[r] = _parse_long(tokens, int(idx[r]))
-        return merged
-    if n > 1000:  # a few long tokens (e.g. 17-digit body ids) must not widen the whole matrix
-        cum = np.cumsum(np.bincount(length))              # tokens of length <= w, per w
+            out.value[r] = _parse_long(tokens, int(idx[r]))
+        groups.append(np.flatnonzero(~huge))
+    else:
+        groups.append(np.arange(n))
+    group = groups.pop()
+    if len(group) > 1000:
+        glen = length[group]
+        cum = np.cumsum(np.bincount(glen))              # tokens of length <= w, per w
         widths = np.arange(len(cum))
-        cost = cum * widths + (n - cum) * (len(cum) - 1) + _SPLIT_OVERHEAD * (cum < n)
+        cost = cum * widths + (len(group) - cum) * (len(cum) - 1) + _SPLIT_OVERHEAD * (cum < len(group))
         common = int(np.argmin(cost))
-        long = length > common
+        long = glen > common
         if common < len(cum) - 1 and long.any():
-            short_part, long_part = parse_tokens(tokens, idx[~long]), parse_tokens(tokens, idx[long])
-            merged = Parsed(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=bool))
-            for field in ("value", "integer", "is_int"):
-                getattr(merged, field)[~long] = getattr(short_part, field)
-                getattr(merged, field)[long] = getattr(long_part, field)
-            return merged
+            groups += [group[~long], group[long]]
+            group = None
+    if group is not None:
+        groups.append(group)
+    for group in groups:
+        width = max(int(length[group].max()), 1) if len(group) else 1
+        block = max(256, min(_BLOCK_TOKENS, _BLOCK_BYTES // width))
+        for s in range(0, len(group), block):
+            sel = group[s:s + block]
+            part = _parse_block(tokens, idx[sel])
+            out.value[sel], out.integer[sel], out.is_int[sel] = part.value, part.integer, part.is_int
+    return out
+
+
+def _parse_block(tokens: Tokens, idx: np.ndarray) -> Parsed:
+    """The vectorised parse of one block of tokens (all at most _MAX_TOKEN characters)."""
+    n = len(idx)
     ch, length, width = _char_matrix(tokens, idx)
     d = ch - np.uint8(48)
     isd = d < 10
