@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .data import BucketBatches, SequenceSet
-from .io import CorruptFileError, atomic_write_json, load_checked, save_checked
+from .io import CorruptFileError, atomic_write_json, atomic_write_text, load_checked, save_checked
 
 
 class PretrainInterrupted(RuntimeError):
@@ -144,9 +144,14 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         step, epoch, position, seen = state["step"], state["epoch"], state["position"], state["seen"]
         log(f"[pretrain] resuming {pretrain_id} at step {step}/{loop.steps} from {folder}")
     resumed_from = step
+    if dist.main and log_path.exists():  # drop log lines of steps that the resume will redo
+        kept = [line for line in log_path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        atomic_write_text(log_path, "".join(f"{line}\n" for line in kept))
     forward = _Forward(method)
     if dist.enabled:
-        forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+        # absent Hi-TRS levels / frozen key encoders leave parameters without gradients
+        forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,
+                                                      find_unused_parameters=True)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
 
     def checkpoint(name="state.pt"):
