@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=".cache", type=Path, help="where the synthetic world is generated")
     p.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE", dest="overrides",
                    help="override any config value, e.g. recognition.epochs_pretrained=5, hitrs.d_model=64, "
-                        "detection.postprocess=argmax_runs, run.num_workers=2; repeatable")
+                        "detection.postprocess=argmax_runs; repeatable")
     p.add_argument("--fresh", action="store_true", help="ignore cached pre-trainings and train again")
     p.add_argument("--compile", action="store_true", help="torch.compile the models (opt-in)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the GPU-hour estimate, run nothing")

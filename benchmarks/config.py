@@ -74,7 +74,6 @@ class RunConfig:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     prediction: PredictionConfig = field(default_factory=PredictionConfig)
     pretrain_split: str = "xsub"
-    num_workers: int = 0
 
 
 _PAPER = RunConfig()

@@ -119,7 +119,7 @@ def _load_resume_state(folder: Path, log) -> dict | None:
 
 def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed: int, device: torch.device,
              dist: distributed.Dist = distributed.Dist(), progress: bool = True, log=print,
-             stop_after: int | None = None) -> PretrainResult:
+             stop_after: int | None = None, compile: bool = False) -> PretrainResult:
     """Pre-train ``method`` on ``data`` into ``folder`` (resuming when a checkpoint exists).
 
     ``stop_after`` ends the run early after that many optimizer steps (tests of resume).
@@ -152,6 +152,8 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         # absent Hi-TRS levels / frozen key encoders leave parameters without gradients
         forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,
                                                       find_unused_parameters=True)
+    if compile:
+        forward = torch.compile(forward)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
 
     def checkpoint(name="state.pt"):

@@ -89,7 +89,7 @@ class Runner:
         train = sequence_set(cache, rows, job.config.loop.max_frames, split_bodies=type(method).split_bodies_for_pretraining)
         self.log(f"[run] pre-training {job.variant} ({pid}) on {len(train)} samples, {job.config.loop.steps} steps")
         result = pretrain(method, train, folder, pretrain_id=pid, seed=job.seed, device=self.device, dist=self.dist,
-                          progress=self.opts.progress, log=self.log)
+                          progress=self.opts.progress, log=self.log, compile=self.opts.compile)
         if self.dist.main:
             atomic_write_json(folder / "config.json", {"method": job.method,
                                                                "config": to_dict(job.config)})
@@ -113,7 +113,7 @@ class Runner:
                           pretrained=pre_folder is not None, train_cache=cache, test_cache=cache,
                           train_rows=np.asarray(subset.indices), test_rows=cache.indices(task_cfg.split, "test"),
                           task_config=task_cfg, device=self.device, seed=job.seed, dist=self.dist,
-                          progress=self.opts.progress, log=self.log)
+                          progress=self.opts.progress, log=self.log, compile=self.opts.compile)
         started, t0 = records.now_iso(), time.perf_counter()
         out = TASK_MODULES[task].run(ctx)
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},

@@ -32,6 +32,7 @@ class TaskContext:
     dist: distributed.Dist = field(default_factory=distributed.Dist)
     progress: bool = True
     log: Callable[[str], None] = print
+    compile: bool = False                       # torch.compile the trained model (opt-in)
 
 
 @dataclass
@@ -61,6 +62,8 @@ def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batch
         loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx: TaskContext, desc: str) -> float:
     """Train for ``epochs`` (scheduler stepped per epoch); returns training samples/s."""
     trained = wrap_ddp(model, ctx)
+    if ctx.compile:
+        trained = torch.compile(trained)
     seen, start = 0, time.perf_counter()
     bar = tqdm(total=epochs, desc=desc, disable=not (ctx.progress and ctx.dist.main), leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
