@@ -34,7 +34,10 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "prepare":
+            from ._malloc import tune_malloc
             from .prepare_cache import prepare
+
+            tune_malloc()  # this process is ours: keep freed memory (see datasets/_malloc.py)
 
             prepare(args.kind, args.raw, args.out, progress=not args.no_progress, missing=args.missing,
                     pku_split=args.pku_split, workers=args.workers, force=args.force)

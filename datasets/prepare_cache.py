@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import meta as M
+from ._malloc import tune_malloc
 from .cache import (FORMAT_VERSION, FRAME_SHAPE, AtomicFile, SkeletonCache, save_npy_atomic,
                     write_text_atomic)
 from .classes import CLASS_NAMES
@@ -230,7 +231,8 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
     # forkserver/spawn, not fork: the parent may hold torch / BLAS threads
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = ProcessPoolExecutor(n_workers, mp_context=ctx) if n_workers > 1 else None
+    pool = (ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=tune_malloc)
+            if n_workers > 1 else None)
     try:
         with AtomicFile(out / "data.bin") as fh, tqdm(total=len(jobs), desc=f"prepare {dataset}", unit="file",
                                                        disable=not progress, file=sys.stderr) as bar:

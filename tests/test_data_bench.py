@@ -45,6 +45,13 @@ def dict_read_ntu(path, max_bodies=2) -> np.ndarray:
     return out
 
 
+def simple_read_pku(path) -> np.ndarray:
+    """Line-by-line PKU-MMD reader: float() of every value of every line."""
+    with open(path) as f:
+        rows = [[float(v) for v in line.split()] for line in f if line.strip()]
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), 2, 25, 3)
+
+
 def _files(tmp_dir: Path | None = None) -> list[Path]:
     real = sorted((FIXTURES / "ntu60").glob("*.skeleton"))
     if real:
@@ -73,12 +80,12 @@ def test_bench_ntu_readers(benchmark, reader, ntu_files):
     assert all(np.array_equal(a, b) for a, b in zip(out, ref))
 
 
-def test_bench_pku_reader(benchmark, tmp_path):
+def test_bench_pku_reader(benchmark):
     path = FIXTURES / "pkummd" / "A10N08-L.txt"
     if not path.exists():
         pytest.skip(f"{path} not found (../shared/fixtures is absent)")
     x = benchmark(datasets.read_pku_skeleton, path)
-    assert x.shape == (1040, 2, 25, 3)
+    assert x.shape == (1040, 2, 25, 3) and np.array_equal(x, simple_read_pku(path))
 
 
 def measure(repeats: int = 30, clock=time.process_time) -> dict:
@@ -98,12 +105,34 @@ def measure(repeats: int = 30, clock=time.process_time) -> dict:
             t0 = clock()
             _read_all(fn, files)
             best[name] = min(best[name], clock() - t0)
-    return {"files": len(files), "frames": sum(len(datasets.read_ntu_skeleton(p)) for p in files), **best}
+    res = {"files": len(files), "frames": sum(len(datasets.read_ntu_skeleton(p)) for p in files), **best}
+    pku = FIXTURES / "pkummd" / "A10N08-L.txt"
+    if pku.exists():
+        for name, fn in (("pku vectorised", datasets.read_pku_skeleton), ("pku line-by-line", simple_read_pku)):
+            res[name] = min(_timed(clock, fn, pku) for _ in range(max(repeats // 3, 3)))
+    return res
+
+
+def _timed(clock, fn, *args) -> float:
+    t0 = clock()
+    fn(*args)
+    return clock() - t0
+
+
+def _print(res: dict, title: str) -> None:
+    fast = res["vectorised"]
+    print(f"{title}: {res['files']} NTU fixture files, {res['frames']} frames (CPU time, best of 30 runs)")
+    for name in ("vectorised", "line-by-line (x,y,z only)", "line-by-line (dict of all fields)"):
+        print(f"  {name:36s} {res[name] * 1e3:8.2f} ms   x{res[name] / fast:5.1f}")
+    if "pku vectorised" in res:
+        print("  PKU-MMD fixture A10N08-L.txt, 1,040 frames x 150 values:")
+        for name in ("pku vectorised", "pku line-by-line"):
+            print(f"  {name:36s} {res[name] * 1e3:8.2f} ms   x{res[name] / res['pku vectorised']:5.1f}")
 
 
 if __name__ == "__main__":
-    res = measure()
-    fast = res["vectorised"]
-    print(f"{res['files']} NTU fixture files, {res['frames']} frames (CPU time, best of 30 runs):")
-    for name in ("vectorised", "line-by-line (x,y,z only)", "line-by-line (dict of all fields)"):
-        print(f"  {name:36s} {res[name] * 1e3:8.2f} ms   x{res[name] / fast:5.1f}")
+    _print(measure(), "default malloc")
+    from datasets._malloc import tune_malloc
+    if tune_malloc():
+        _print(measure(), "tuned malloc (as python -m datasets prepare runs)")
+
