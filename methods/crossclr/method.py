@@ -20,8 +20,7 @@ from datasets.streams import bone, motion
 
 from .. import register
 from ..base import SkeletonMethod
-from ..moco import (MomentumPair, contrastive_logits, info_nce, method_generator, momentum_update,
-                    step_decay_sgd, top1_accuracy)
+from ..moco import MomentumPair, info_nce, method_generator, step_decay_sgd, top1_accuracy
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import STREAMS, CrosSCLRConfig, make_config
 from .mining import cross_view_losses
@@ -137,4 +136,4 @@ class CrosSCLR(SkeletonMethod):
         return self.encoder.parameters()
 
 
-__all__ = ["CrosSCLR", "CrosSCLRConfig", "crossclr_stream", "contrastive_logits", "momentum_update"]
+__all__ = ["CrosSCLR", "CrosSCLRConfig", "crossclr_stream"]
