@@ -1,4 +1,5 @@
 """ST-GCN port: graph quirk, parameter counts, golden logits of both reference models."""
+import functools
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,17 @@ from methods.stgcn import CROSSCLR, STANDARD, STGCN, adjacency, convert_referenc
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
 
+@functools.lru_cache(maxsize=None)
+def _load(path):
+    return torch.load(path, weights_only=False)
+
+
 def _golden(name):
+    """The golden file (read once per session; tests copy before changing anything)."""
     path = REFERENCE / name
     if not path.exists():
         pytest.skip(f"golden file {path} absent (../shared/reference is not part of the repository)")
-    return torch.load(path, weights_only=False)
+    return _load(path)
 
 
 def test_spatial_partition_has_the_max_hop_quirk():
@@ -67,6 +74,21 @@ def test_reference_loader_rejects_mismatches():
     prefixed = {"module.encoder_q." + k: v for k, v in gold["state_dict"].items()}
     assert set(convert_reference_state_dict(prefixed, "module.encoder_q.")) == set(
         convert_reference_state_dict(gold["state_dict"]))
+
+
+def test_backbone_of_a_pretraining_checkpoint_loads_without_its_projection():
+    """CrosSCLR pre-training checkpoints: encoder_q*.fc is an MLP (fc.0, fc.2), not a classifier."""
+    gold = _golden("stgcn_crossclr.pt")
+    ckpt = {"encoder_q_motion." + k: v for k, v in gold["state_dict"].items() if not k.startswith("fc.")}
+    ckpt["encoder_q_motion.fc.0.weight"] = torch.zeros(256, 256)
+    ckpt["encoder_q_motion.fc.2.weight"] = torch.zeros(128, 256)
+    ckpt["encoder_q.data_bn.weight"] = torch.zeros(75)  # another encoder: ignored by the prefix
+    with pytest.raises(KeyError, match="unrecognised"):
+        load_reference(ckpt, gold["config"], prefix="encoder_q_motion.")
+    backbone = load_reference(ckpt, gold["config"], prefix="encoder_q_motion.", head=False).eval()
+    full = load_reference(gold["state_dict"], gold["config"]).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(backbone(gold["x"]), full.features(gold["x"]))
 
 
 @pytest.mark.parametrize("frames", [1, 7, 50])

@@ -52,16 +52,18 @@ def arch_from_reference(config: Mapping[str, Any]) -> tuple[STGCNArch, int]:
     return arch, int(config["num_class"])
 
 
-def convert_reference_state_dict(state_dict: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+def convert_reference_state_dict(state_dict: Mapping[str, torch.Tensor], prefix: str = "",
+                                 head: bool = True) -> dict[str, torch.Tensor]:
     """Rename reference keys to ``STGCN`` keys. ``prefix`` (e.g. ``"module."`` or
-    ``"encoder_q."``) selects and strips one sub-model of a larger checkpoint."""
+    ``"encoder_q."``) selects and strips one sub-model of a larger checkpoint; ``head=False``
+    drops the classifier / projection (``fcn.*``, ``fc.*``, also CrosSCLR's MLP ``fc.0/fc.2``)."""
     out: dict[str, torch.Tensor] = {}
     unknown = []
     for key, value in state_dict.items():
         if not key.startswith(prefix):
             continue
         k = key[len(prefix):]
-        if k == "A":
+        if k == "A" or (not head and re.match(r"(fcn|fc)\.", k)):
             continue
         m = re.fullmatch(r"st_gcn_networks\.(\d+)\.(gcn\.conv|tcn\.(\d)|residual\.(\d))\.(\w+)", k)
         if m:
@@ -95,18 +97,21 @@ def convert_reference_state_dict(state_dict: Mapping[str, torch.Tensor], prefix:
     return out
 
 
-def load_reference(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any], *, prefix: str = "") -> STGCN:
+def load_reference(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any], *, prefix: str = "",
+                   head: bool = True) -> STGCN:
     """Build an ``STGCN`` from reference constructor args and load reference weights.
 
-    Raises if the stored graph ``A`` differs from ours or any parameter is missing/unexpected.
+    ``head=False`` loads the backbone only (e.g. ``prefix="encoder_q_motion."`` of a CrosSCLR
+    pre-training checkpoint, whose head is the projection MLP). Raises if the stored graph
+    ``A`` differs from ours or any parameter is missing/unexpected.
     """
     arch, num_class = arch_from_reference(config)
-    model = STGCN(arch, num_class=num_class)
+    model = STGCN(arch, num_class=num_class if head else 0)
     stored_a = state_dict.get(prefix + "A")
     if stored_a is not None and (stored_a.shape != model.A.shape or not torch.allclose(stored_a.float(), model.A, atol=1e-6)):
         raise ValueError("the checkpoint's graph A differs from the ntu-rgb+d spatial partition built here; "
                          "check graph_args (layout, strategy, max_hop)")
-    converted = convert_reference_state_dict(state_dict, prefix)
+    converted = convert_reference_state_dict(state_dict, prefix, head)
     own = model.state_dict()
     missing = sorted(set(own) - set(converted))
     unexpected = sorted(set(converted) - set(own))
