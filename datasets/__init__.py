@@ -2,7 +2,7 @@
 streams and the synthetic skeleton world (the embedded default). API: docs/data.md."""
 from .streams import STREAMS, bone, motion, to_stream  # noqa: F401
 from . import augment, preprocess, subsets  # noqa: F401
-from .cache import SkeletonCache, open_cache  # noqa: F401
+from .cache import CorruptCacheError, SkeletonCache, open_cache  # noqa: F401
 from .classes import NTU60_CLASSES, NTU120_CLASSES, PKUMMD_CLASSES  # noqa: F401
 from .ensure import ensure_synthetic  # noqa: F401
 from .errors import SkeletonFormatError  # noqa: F401

@@ -16,6 +16,7 @@ Every file is written to a temporary name, fsync'ed and renamed into place.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -86,11 +87,32 @@ def save_npy_atomic(path, array: np.ndarray) -> None:
         np.save(fh, array)
 
 
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every data file of a cache (all but meta.json), recorded in meta.json."""
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir())
+            if p.is_file() and p.name != "meta.json" and not p.name.startswith(".")}
+
+
+class CorruptCacheError(ValueError):
+    """A cache file does not match the checksum recorded when it was prepared."""
+
+
 # ----------------------------------------------------------------------------- reading
 class SkeletonCache:
-    """A prepared dataset. ``sequence(i)`` is a memory-mapped (length, 2, 25, 3) view."""
+    """A prepared dataset. ``sequence(i)`` is a memory-mapped (length, 2, 25, 3) view.
 
-    def __init__(self, path):
+    ``verify`` (default) checks every file against the sha256 recorded by prepare, so a
+    truncated or corrupted cache is refused (and rebuilt by prepare / ensure_synthetic)."""
+
+    def __init__(self, path, verify: bool = True):
         self.path = Path(path)
         meta_path = self.path / "meta.json"
         if not self.path.is_dir():
@@ -105,6 +127,12 @@ class SkeletonCache:
         if self.meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{self.path}: cache format {self.meta.get('format_version')} but this "
                              f"code reads format {FORMAT_VERSION}; re-run prepare")
+        if verify:
+            for name, expected in self.meta.get("checksums", {}).items():
+                target = self.path / name
+                if not target.is_file() or file_sha256(target) != expected:
+                    raise CorruptCacheError(f"{target}: missing or checksum mismatch (truncated or corrupted "
+                                            "cache); re-run 'python -m datasets prepare' to rebuild it")
         self.dataset: str = self.meta["dataset"]
         self.num_classes: int = int(self.meta["num_classes"])
         self.splits: list[str] = list(self.meta["splits"])
@@ -182,6 +210,7 @@ class SkeletonCache:
         return self._intervals[self._interval_offsets[i]:self._interval_offsets[i + 1]].copy()
 
 
-def open_cache(path) -> SkeletonCache:
-    """Open a prepared cache folder (ValueError / FileNotFoundError when it is not one)."""
-    return SkeletonCache(path)
+def open_cache(path, verify: bool = True) -> SkeletonCache:
+    """Open a prepared cache folder (ValueError / FileNotFoundError when it is not one;
+    CorruptCacheError when a file fails its checksum)."""
+    return SkeletonCache(path, verify=verify)

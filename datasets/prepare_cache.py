@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from . import meta as M
 from ._malloc import tune_malloc
-from .cache import (FORMAT_VERSION, FRAME_SHAPE, AtomicFile, SkeletonCache, save_npy_atomic,
+from .cache import (FORMAT_VERSION, FRAME_SHAPE, AtomicFile, SkeletonCache, checksums, save_npy_atomic,
                     write_text_atomic)
 from .classes import CLASS_NAMES
 from .errors import SkeletonFormatError
@@ -301,7 +301,7 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
             "frames": int(offsets[-1]), "frame_shape": list(FRAME_SHAPE), "fingerprint": fingerprint,
             "raw": str(raw.resolve()), "bad_files": len(bad), "missing_listed": inputs.get("listed", 0),
             "outside_dataset": inputs.get("outside", 0),
-            "inputs": [str(p) for p in inputs["extra"]]}
+            "inputs": [str(p) for p in inputs["extra"]], "checksums": checksums(out)}
     write_text_atomic(out / "meta.json", json.dumps(meta, indent=1))
     _report(dataset, out, meta, bad, log)
     return out

@@ -136,8 +136,10 @@ def test_truncated_cache_files_are_rejected(tmp_path):
     out = datasets.prepare("ntu60", tmp_path / "raw", tmp_path / "c", progress=False, log=lambda m: None)
     with open(out / "data.bin", "r+b") as fh:
         fh.truncate(100)
-    with pytest.raises(ValueError, match="disagree with meta.json"):
+    with pytest.raises(datasets.CorruptCacheError, match="checksum mismatch"):
         datasets.open_cache(out)
+    with pytest.raises(ValueError, match="disagree with meta.json"):  # the size check without hashing
+        datasets.open_cache(out, verify=False)
 
 
 def test_prepare_pkummd_layout(tmp_path):

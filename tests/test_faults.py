@@ -140,3 +140,18 @@ def test_full_disk_fails_before_training(tmp_path, monkeypatch, capsys):
         run.main(ARGS + ["--out", str(tmp_path / "r")])
     assert exc.value.code == 2
     assert "MiB free" in capsys.readouterr().err
+
+
+def test_corrupted_cache_is_refused_then_rebuilt(tmp_path):
+    import datasets
+
+    caches = datasets.ensure_synthetic(tmp_path / "world", size="small", seed=0, progress=False)
+    data = caches["ntu"].path / "data.bin"
+    original = caches["ntu"].sequence(3).copy()
+    blob = bytearray(data.read_bytes())
+    blob[1000:1004] = b"\xff\xff\xff\xff"  # flip one float in place: same size, wrong content
+    data.write_bytes(bytes(blob))
+    with pytest.raises(datasets.CorruptCacheError, match="checksum"):
+        datasets.open_cache(caches["ntu"].path)
+    rebuilt = datasets.ensure_synthetic(tmp_path / "world", size="small", seed=0, progress=False)
+    np.testing.assert_array_equal(rebuilt["ntu"].sequence(3), original)
