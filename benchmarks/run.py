@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         profile = opts.profile or ("paper" if device.type == "cuda" else "small")
         dist = distributed.init_from_env(device.type)
         runner = Runner(opts, device, dist, profile)
+        if device.type == "cpu" and runner.run_cfg.cpu_threads > 0:
+            torch.set_num_threads(runner.run_cfg.cpu_threads)
         job_list = plan.jobs(opts, profile)
         if dist.main:
             why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"

@@ -13,38 +13,37 @@ from .common import TaskContext, TaskOutput, fit, predict_batches, step_schedule
 class VideoClassifier(nn.Module):
     """Method's video embedding -> Linear(classes)."""
 
-    def __init__(self, method, num_classes: int, frozen: bool = False):
+    def __init__(self, method, num_classes: int):
         super().__init__()
         self.method = method
         self.head = nn.Linear(method.video_dim, num_classes)
-        self.frozen = frozen
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.frozen:  # linear evaluation: encoder BN statistics and dropout stay in eval mode
-            self.method.eval()
-        return self
 
     def forward(self, x, lengths):
         return self.head(self.method.video_embedding(x, lengths))
 
 
-def _train(ctx: TaskContext, linear: bool) -> tuple[np.ndarray, float]:
+def _eval_batches(data, batch_size: int, device):
+    """Length-sorted batches (less padding) and the order that undoes the sort."""
+    order = np.argsort(data.lengths, kind="stable")
+    batches = ((x.to(device), l.to(device)) for x, l, _ in
+               (data.batch(order[i:i + batch_size]) for i in range(0, len(order), batch_size)))
+    return batches, torch.from_numpy(order)
+
+
+def _in_input_order(outputs: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    restored = torch.empty_like(outputs)
+    restored[order] = outputs
+    return restored
+
+
+def finetune(ctx: TaskContext) -> tuple[np.ndarray, float]:
+    """Supplementary protocol: Adam, lr halved at the milestones of the pre-trained / scratch schedule."""
     cfg = ctx.task_config
     torch.manual_seed(ctx.seed)
-    method = ctx.make_method()
-    model = VideoClassifier(method, ctx.train_cache.num_classes, frozen=linear).to(ctx.device)
-    if linear:
-        for p in method.parameters():
-            p.requires_grad_(False)
-        params = list(model.head.parameters())
-        lr, epochs, milestones = cfg.linear_lr, cfg.linear_epochs, ()
-    else:
-        params = [p for p in model.parameters() if p.requires_grad]
-        lr = cfg.lr
-        epochs = cfg.epochs_pretrained if ctx.pretrained else cfg.epochs_scratch
-        milestones = cfg.milestones_pretrained if ctx.pretrained else cfg.milestones_scratch
-    optimizer = torch.optim.Adam(params, lr=lr)
+    model = VideoClassifier(ctx.make_method(), ctx.train_cache.num_classes).to(ctx.device)
+    epochs = cfg.epochs_pretrained if ctx.pretrained else cfg.epochs_scratch
+    milestones = cfg.milestones_pretrained if ctx.pretrained else cfg.milestones_scratch
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = step_schedule(optimizer, milestones, cfg.lr_decay)
     train = sequence_set(ctx.train_cache, ctx.train_rows, cfg.max_frames)
     batches = BucketBatches(train.lengths, cfg.batch_size, seed=ctx.seed, rank=ctx.dist.rank, world=ctx.dist.world)
@@ -59,16 +58,48 @@ def _train(ctx: TaskContext, linear: bool) -> tuple[np.ndarray, float]:
             x, lengths, labels = train.batch(items)
             yield x.to(ctx.device), lengths.to(ctx.device), labels.to(ctx.device)
 
-    rate = fit(model, params, optimizer, scheduler, epochs, epoch_batches, loss_of_batch, ctx,
-               desc=f"{'linear' if linear else 'finetune'} {ctx.method_name}")
+    rate = fit(model, model.parameters(), optimizer, scheduler, epochs, epoch_batches, loss_of_batch, ctx,
+               desc=f"finetune {ctx.method_name}")
     test = sequence_set(ctx.test_cache, ctx.test_rows, cfg.max_frames)
-    order = np.argsort(test.lengths, kind="stable")
-    eval_batches = ((x.to(ctx.device), l.to(ctx.device)) for x, l, _ in
-                    (test.batch(order[i:i + cfg.batch_size]) for i in range(0, len(order), cfg.batch_size)))
-    logits = predict_batches(model, eval_batches, ctx)
-    probs = torch.empty_like(logits)
-    probs[torch.from_numpy(order)] = torch.softmax(logits, dim=-1)
-    return probs.numpy(), rate
+    batches_, order = _eval_batches(test, cfg.batch_size, ctx.device)
+    logits = _in_input_order(predict_batches(model, batches_, ctx), order)
+    return torch.softmax(logits, dim=-1).numpy(), rate
+
+
+class _Embed(nn.Module):
+    def __init__(self, method):
+        super().__init__()
+        self.method = method
+
+    def forward(self, x, lengths):
+        return self.method.video_embedding(x, lengths)
+
+
+def linear_evaluation(ctx: TaskContext) -> np.ndarray:
+    """Frozen encoder (eval mode): embeddings are computed once, then only the linear head is
+    trained (lr ``linear_lr``, no decay) - identical to re-running the frozen encoder every epoch."""
+    cfg = ctx.task_config
+    torch.manual_seed(ctx.seed)
+    embed = _Embed(ctx.make_method()).to(ctx.device)
+    features = {}
+    for part, rows in (("train", ctx.train_rows), ("test", ctx.test_rows)):
+        data = sequence_set(ctx.train_cache if part == "train" else ctx.test_cache, rows, cfg.max_frames)
+        batches_, order = _eval_batches(data, cfg.batch_size, ctx.device)
+        features[part] = _in_input_order(predict_batches(embed, batches_, ctx), order)
+    labels = torch.from_numpy(ctx.train_cache.manifest["label"].to_numpy()[ctx.train_rows].astype(np.int64))
+    head = nn.Linear(features["train"].shape[1], ctx.train_cache.num_classes)
+    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.linear_lr)
+    g = torch.Generator().manual_seed(ctx.seed)
+    for _ in range(cfg.linear_epochs):
+        order = torch.randperm(len(labels), generator=g)
+        for i in range(0, len(order), cfg.batch_size):
+            items = order[i:i + cfg.batch_size]
+            loss = nn.functional.cross_entropy(head(features["train"][items]), labels[items])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        return torch.softmax(head(features["test"]), dim=-1).numpy()
 
 
 def percent(fractions: dict[str, float], prefix: str = "") -> dict[str, float]:
@@ -77,11 +108,11 @@ def percent(fractions: dict[str, float], prefix: str = "") -> dict[str, float]:
 
 def run(ctx: TaskContext) -> TaskOutput:
     labels = ctx.test_cache.manifest["label"].to_numpy()[ctx.test_rows].astype(np.int64)
-    probs, rate = _train(ctx, linear=False)
+    probs, rate = finetune(ctx)
     metrics = percent(topk_accuracy(probs, labels, ks=(1, 5)))
     outputs = {"probs": probs, "labels": labels}
     if ctx.task_config.linear_eval:
-        linear_probs, _ = _train(ctx, linear=True)
+        linear_probs = linear_evaluation(ctx)
         metrics.update(percent(topk_accuracy(linear_probs, labels, ks=(1, 5)), prefix="linear_"))
         outputs["linear_probs"] = linear_probs
     return TaskOutput(metrics=metrics, outputs=outputs, samples_per_s=rate)
