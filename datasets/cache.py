@@ -44,8 +44,17 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class AtomicFile:
-    """``with AtomicFile(path) as fh:`` write to a temp file; on success fsync + rename."""
+    """``with AtomicFile(path) as fh:`` write to a temp file; on success fsync + rename.
+
+    The one atomic-write primitive of the suite (caches, records, checkpoints, reports): a
+    crash leaves the old file or the new one, never half of one."""
 
     def __init__(self, path, mode: str = "wb"):
         self.path = Path(path)
@@ -65,6 +74,7 @@ class AtomicFile:
                 os.fsync(self.fh.fileno())
             self.fh.close()
             if exc_type is None:
+                os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
                 os.replace(self.tmp, self.path)
                 fsync_dir(self.path.parent)
         finally:

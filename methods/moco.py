@@ -12,11 +12,14 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+from .config import PretrainLoop
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -193,3 +196,43 @@ def method_generator() -> torch.Generator:
     rank, _ = rank_and_world()
     seed = int(torch.randint(0, 2**62, ())) + 7919 * rank
     return torch.Generator().manual_seed(seed)
+
+
+#: pre-training loops shared by the memory-bank methods (paper: 300 epochs of NTU-60 xsub at 128)
+PAPER_LOOP = PretrainLoop(steps=93_900, batch_size=128, accumulation=1, grad_clip=0.0, max_frames=300,
+                          log_every=100, checkpoint_every=3130)
+SMALL_LOOP = PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=0.0, max_frames=300,
+                          log_every=50, checkpoint_every=1000)
+CI_LOOP = PretrainLoop(steps=24, batch_size=8, accumulation=1, grad_clip=0.0, max_frames=120,
+                       log_every=5, checkpoint_every=1000)
+
+
+@dataclass(frozen=True)
+class MemoryBankConfig:
+    """What every ST-GCN + momentum-memory-bank method shares (CrosSCLR, MCC): encoder widths,
+    the queue, SGD with step decay (milestones as fractions of ``loop.steps``), the loop."""
+
+    stream: str = "joint"
+    hidden_channels: int = 16
+    hidden_dim: int = 256
+    feature_dim: int = 128
+    mlp: bool = True
+    dropout: float = 0.5
+    queue_size: int = 32768
+    momentum: float = 0.999
+    temperature: float = 0.07
+    bn_splits: int = 1              # split-BN groups for keys on one process (reference: 1)
+    shear: float = 0.5
+    lr: float = 0.1
+    sgd_momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    lr_milestones: tuple[float, ...] = (250 / 300,)
+    lr_gamma: float = 0.1
+    loop: PretrainLoop = field(default_factory=lambda: PAPER_LOOP)
+
+    def sgd(self, params):
+        """The pre-training optimizer and per-step scheduler of this configuration."""
+        return step_decay_sgd(params, lr=self.lr, momentum=self.sgd_momentum, weight_decay=self.weight_decay,
+                              nesterov=self.nesterov, milestones=self.lr_milestones, gamma=self.lr_gamma,
+                              total_steps=self.loop.steps)

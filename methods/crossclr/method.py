@@ -20,7 +20,7 @@ from datasets.streams import bone, motion
 
 from .. import register
 from ..base import SkeletonMethod
-from ..moco import MomentumPair, info_nce, method_generator, step_decay_sgd, top1_accuracy
+from ..moco import MomentumPair, info_nce, method_generator, top1_accuracy
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import STREAMS, CrosSCLRConfig, make_config
 from .mining import cross_view_losses
@@ -93,10 +93,7 @@ class CrosSCLR(SkeletonMethod):
         return total, logs
 
     def configure_pretraining(self):
-        cfg = self.config
-        return step_decay_sgd(self.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum,
-                              weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
-                              milestones=cfg.lr_milestones, gamma=cfg.lr_gamma, total_steps=cfg.loop.steps)
+        return self.config.sgd(self.parameters())
 
     def after_optimizer_step(self) -> None:
         if self.config.faithful_bugs and self.cross_view:  # reference: only motion's key encoder moves

@@ -23,7 +23,7 @@ from datasets.streams import to_stream
 
 from .. import register
 from ..base import SkeletonMethod
-from ..moco import MomentumPair, contrastive_logits, method_generator, multi_positive_nce, step_decay_sgd
+from ..moco import MomentumPair, contrastive_logits, method_generator, multi_positive_nce
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import MCCConfig, make_config
 from .views import broken_grid, centre, crop_grid, full_grid, jitter_grid, read_frames, speed_grid
@@ -102,10 +102,7 @@ class MCC(SkeletonMethod):
         return loss, logs
 
     def configure_pretraining(self):
-        cfg = self.config
-        return step_decay_sgd(self.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum,
-                              weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
-                              milestones=cfg.lr_milestones, gamma=cfg.lr_gamma, total_steps=cfg.loop.steps)
+        return self.config.sgd(self.parameters())
 
     def after_optimizer_step(self) -> None:
         self.pair.update_key_encoder()
