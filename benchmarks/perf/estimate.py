@@ -2,8 +2,11 @@
 
 The work is counted in samples processed (pre-training steps x effective batch, downstream
 epochs x training-set size); the time per sample comes from the perf JSON files under
-``benchmarks/perf/results/`` measured on the named device. Nothing is guessed: a method without
-a measurement on a CUDA device is reported as missing.
+``benchmarks/perf/results/`` (written by ``python -m benchmarks.perf``) measured on the named
+device. Only CUDA files at the ``paper`` profile count, and only their ``ours`` rows. Each work
+item uses the measurement of its own phase (pretrain / detection / prediction); where a file
+has no such row the recognition ``finetune`` row stands in and the line says so. Nothing is
+guessed: a method without a measurement on a CUDA device is reported as missing.
 """
 from __future__ import annotations
 
@@ -54,15 +57,28 @@ def paper_work() -> list[Work]:
     return work
 
 
-def load_measurements(results: Path = RESULTS) -> dict[tuple[str, str], dict]:
-    """(method, phase) -> the fastest CUDA measurement on file."""
-    best: dict[tuple[str, str], dict] = {}
-    for path in sorted(results.glob("*.json")):
+def _read(path: Path) -> dict:
+    try:
         data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a readable perf result ({err}); delete it or re-run "
+                         "'python -m benchmarks.perf'") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rows", []), list):
+        raise ValueError(f"{path}: not a perf result (expected an object with 'device' and 'rows')")
+    return data
+
+
+def load_measurements(results: Path = RESULTS) -> dict[tuple[str, str], dict]:
+    """(method, phase) -> the fastest ``ours`` measurement on a CUDA device at the paper profile."""
+    best: dict[tuple[str, str], dict] = {}
+    for path in sorted(Path(results).glob("*.json")):
+        data = _read(path)
         if not str(data.get("device", "")).lower().startswith(("nvidia", "cuda")):
             continue
+        if data.get("config", {}).get("profile", "paper") != "paper":
+            continue
         for row in data.get("rows", []):
-            if row.get("pattern") != "ours":
+            if row.get("pattern") != "ours" or not row.get("samples_per_s"):
                 continue
             key = (row["method"], row["phase"])
             if key not in best or row["samples_per_s"] > best[key]["samples_per_s"]:
@@ -74,15 +90,16 @@ def estimate(results: Path = RESULTS) -> tuple[list[tuple[Work, float | None, st
     measured = load_measurements(results)
     rows, missing, total = [], [], 0.0
     for w in paper_work():
-        phase = "pretrain" if w.phase == "pretrain" else "finetune"
-        m = measured.get((w.method, phase))
+        m, proxy = measured.get((w.method, w.phase)), ""
+        if m is None and w.phase != "pretrain":
+            m, proxy = measured.get((w.method, "finetune")), " finetune proxy"
         if m is None:
             rows.append((w, None, "no CUDA measurement"))
-            missing.append(f"{w.method}/{phase}")
+            missing.append(f"{w.method}/{w.phase}")
             continue
         hours = w.samples / m["samples_per_s"] / 3600.0
         total += hours
-        rows.append((w, hours, f"{m['device']} ({m['file']})"))
+        rows.append((w, hours, f"{m['device']} ({m['file']}){proxy}"))
     return rows, total, sorted(set(missing))
 
 

@@ -1,0 +1,224 @@
+"""Time a workload under a computation pattern: samples/s, peak memory, FLOPs, MFU.
+
+Two patterns run the same model on the same batches' samples:
+
+* ``ours``: length-bucketed batches (``BucketBatches``, buckets of 8 batches), bf16 autocast on
+  CUDA, fused SDPA (in the models), pinned host memory + ``non_blocking`` copies and a
+  background thread assembling the next batches (CUDA), optional ``torch.compile``;
+* ``reference``: what the reference code does: float32, random batches padded to their
+  longest sample, eager, wrapped in ``nn.DataParallel`` (one process; on one device it calls
+  the module directly, as the reference on one GPU), synchronous pageable copies.
+
+Timing synchronises the device before starting and stopping the clock; warm-up steps
+(allocator, cuDNN/SDPA kernel choice, compilation) are not timed.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils import flop_counter
+
+from .hardware import DeviceInfo, PeakMemory, synchronize
+from .workloads import HostBatch, Workload
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    bucketed: bool
+    bf16: bool           # autocast (CUDA only)
+    pinned: bool         # pinned host batches + non_blocking copies (CUDA only)
+    prefetch: bool       # a thread assembles host batches ahead (CUDA only)
+    compile: bool
+    data_parallel: bool
+    compile_mode: str = "default"   # "reduce-overhead" adds CUDA graphs where shapes repeat
+
+
+def make_pattern(name: str, device: torch.device, compile: bool = False, compile_mode: str = "default") -> Pattern:
+    cuda = device.type == "cuda"
+    if name == "ours":
+        return Pattern("ours", bucketed=True, bf16=cuda, pinned=cuda, prefetch=cuda, compile=compile,
+                       data_parallel=False, compile_mode=compile_mode)
+    if name == "reference":
+        return Pattern("reference", bucketed=False, bf16=False, pinned=False, prefetch=False, compile=False,
+                       data_parallel=True)
+    raise ValueError(f"unknown pattern {name!r}; choose ours or reference")
+
+
+class _Prefetch:
+    """Runs a host-batch generator ``depth`` batches ahead in a daemon thread (numpy gathers
+    and pinned copies release the GIL, so this overlaps with the GPU step's Python)."""
+
+    def __init__(self, source, depth: int = 3):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True)
+        self._thread.start()
+
+    def _offer(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source):
+        try:
+            for item in source:
+                if not self._offer(item):
+                    return
+        except BaseException as err:  # surfaced in the consumer
+            self._offer(err)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> HostBatch:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _register_cpu_sdpa_flops() -> None:
+    """FlopCounterMode knows the CUDA SDPA kernels; count CPU's flash kernel the same way."""
+    aten = torch.ops.aten
+    fwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    bwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
+    if fwd is not None and fwd not in flop_counter.flop_registry:
+        @flop_counter.register_flop_formula(fwd)
+        def _fwd(query, key, value, *args, out_shape=None, **kwargs):
+            return flop_counter.sdpa_flop_count(query, key, value)
+    if bwd is not None and bwd not in flop_counter.flop_registry:
+        @flop_counter.register_flop_formula(bwd)
+        def _bwd(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+            return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+_register_cpu_sdpa_flops()
+
+
+class _Stats:
+    def __init__(self):
+        self.samples = self.valid = self.padded = 0
+
+    def add(self, b: HostBatch):
+        self.samples += b.samples
+        self.valid += b.valid_frames
+        self.padded += b.padded_frames
+
+
+def _step(wl: Workload, forward: nn.Module, batches, device: torch.device, pattern: Pattern, index: int,
+          stats: _Stats) -> None:
+    """One optimizer step of ``accumulation`` micro-batches, as the engine/runner does it."""
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if pattern.bf16 and device.type == "cuda"
+                else contextlib.nullcontext())
+    wl.before_step(index)
+    wl.optimizer.zero_grad(set_to_none=True)
+    for _ in range(wl.accumulation):
+        host = next(batches)
+        tensors = tuple(t.to(device, non_blocking=pattern.pinned) for t in host.tensors)
+        with autocast:
+            loss = forward(*tensors)
+        (loss / wl.accumulation).backward()
+        value = float(loss.detach())   # the engine logs every micro-batch's loss (a sync)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"perf {wl.method}/{wl.phase}/{pattern.name}: non-finite loss at step {index}")
+        stats.add(host)
+    if wl.grad_clip > 0:
+        nn.utils.clip_grad_norm_(wl.net.parameters(), wl.grad_clip)
+    wl.optimizer.step()
+    if wl.scheduler is not None:
+        wl.scheduler.step()
+    wl.after_step()
+
+
+def count_flops(wl: Workload, device: torch.device, pattern: Pattern, seed: int, steps: int = 1) -> tuple[float, int]:
+    """Model FLOPs (matmul / conv / attention, forward + backward) of ``steps`` optimizer steps
+    of the eager model, and the samples they processed. The batches are spread evenly over the
+    sorted lengths, so FLOPs / sample is the average sample's, not one bucket's."""
+    wl.net.to(device)
+    wl.net.train()
+    stats = _Stats()
+    batches = wl.host_batches("probe", False, seed + 7919)
+    with flop_counter.FlopCounterMode(display=False) as counter:
+        for i in range(steps):
+            _step(wl, wl.net, batches, device, pattern, i, stats)
+    return float(counter.get_total_flops()), stats.samples
+
+
+def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup: int, seed: int = 0,
+            flops_per_sample: float | None = None) -> dict:
+    """One result row: samples/s over ``steps`` timed optimizer steps after ``warmup`` steps.
+
+    ``flops_per_sample`` is the model's useful work per sample (``count_flops`` on bucketed
+    batches); MFU uses it for both patterns, so padding computed by the reference pattern counts
+    as waste, not as useful FLOPs."""
+    device = info.device
+    wl.net.to(device)
+    wl.net.train()
+    forward: nn.Module = wl.net
+    if pattern.data_parallel:
+        forward = nn.DataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+    if pattern.compile:
+        forward = torch.compile(forward, mode=pattern.compile_mode)
+    order = "bucketed" if pattern.bucketed else "random"
+    memory = PeakMemory(device)
+    warm = _Stats()
+    warm_batches = wl.host_batches(order, pattern.pinned, seed + 1)   # another order of the same bank
+    for i in range(warmup):
+        _step(wl, forward, warm_batches, device, pattern, i, warm)
+    del warm_batches
+    # every pattern times the same samples: epoch 0 of the bank in its own order
+    source = wl.host_batches(order, pattern.pinned, seed)
+    batches = _Prefetch(source) if pattern.prefetch else source
+    try:
+        synchronize(device)
+        memory.reset()
+        stats, times = _Stats(), []
+        start = time.perf_counter()
+        for i in range(steps):
+            t0 = time.perf_counter()
+            _step(wl, forward, batches, device, pattern, warmup + i, stats)
+            synchronize(device)
+            times.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+        peak = memory.read()
+    finally:
+        if isinstance(batches, _Prefetch):
+            batches.close()
+    rate = stats.samples / elapsed if elapsed > 0 else 0.0
+    per_sample = flops_per_sample
+    achieved = per_sample * rate if per_sample else None
+    mfu = achieved / info.peak_flops if (achieved and info.peak_flops and device.type == "cuda") else None
+    return {
+        "method": wl.method, "phase": wl.phase, "pattern": pattern.name,
+        "samples_per_s": round(rate, 3),
+        "step_s_median": round(float(np.median(times)), 6) if times else None,
+        "epoch_samples": wl.epoch_samples, "epoch_note": wl.epoch_note,
+        "epoch_time_s": round(wl.epoch_samples / rate, 1) if rate > 0 else None,
+        "peak_memory_bytes": peak, "memory_at_start_bytes": memory.at_reset, "memory_kind": memory.kind,
+        "flops_per_sample": round(per_sample) if per_sample else None,
+        "achieved_flops_per_s": round(achieved) if achieved else None,
+        "mfu": round(mfu, 5) if mfu is not None else None,
+        "batch_size": wl.batch_size, "accumulation": wl.accumulation,
+        "timed_steps": steps, "warmup_steps": warmup, "timed_samples": stats.samples, "elapsed_s": round(elapsed, 4),
+        "mean_length": round(stats.valid / stats.samples, 2) if stats.samples else None,
+        "padding_fraction": round(1.0 - stats.valid / stats.padded, 4) if stats.padded else None,
+        "variable_length": wl.variable_length,
+        "pattern_settings": asdict(pattern),
+    }
