@@ -96,7 +96,7 @@ _CI = dataclasses.replace(
     recognition=dataclasses.replace(_PAPER.recognition, epochs_pretrained=4, milestones_pretrained=(3,),
                                     epochs_scratch=4, milestones_scratch=(3,), linear_epochs=100,
                                     batch_size=32, lr=1e-3, linear_lr=0.01, max_frames=120),
-    detection=dataclasses.replace(_PAPER.detection, epochs=3, train_frame_stride=4, batch_size=64, lr=1e-3,
+    detection=dataclasses.replace(_PAPER.detection, epochs=3, train_frame_stride=4, batch_size=64, lr=3e-3,
                                   timeline_videos=2),
     prediction=dataclasses.replace(_PAPER.prediction, observe=30, predict=15, horizons=(3, 6, 12, 15),
                                    epochs=3, milestones=(2,), hidden=64, batch_size=32, lr=1e-3,
