@@ -14,6 +14,7 @@ import torch
 
 from benchmarks.perf import __main__ as perf_cli
 from benchmarks.perf import estimate, hardware, lengths, report
+from benchmarks.perf.measure import Pattern, _Prefetch, measure
 from benchmarks.perf.synthetic import random_walk_bank
 from benchmarks.perf.workloads import build
 
@@ -161,3 +162,34 @@ def test_peak_table_and_speedups():
             {"method": "m", "phase": "pretrain", "pattern": "reference", "samples_per_s": 10.0},
             {"method": "m", "phase": "finetune", "pattern": "ours", "samples_per_s": 5.0}]
     assert report.speedups(rows) == [{"method": "m", "phase": "pretrain", "ours_over_reference": 3.0}]
+
+
+def test_cuda_pattern_plumbing_runs_on_cpu():
+    """The CUDA fast path's host side (prefetch thread) and the reference's DataParallel wrapper
+    run here with the same code; only autocast / pinning need a GPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        wl = build("mcc", "pretrain", "ci", steps=1, seed=0)
+        info = hardware.resolve("cpu")
+        pattern = Pattern("ours", bucketed=True, bf16=True, pinned=False, prefetch=True, compile=False,
+                          data_parallel=True)
+        row = measure(wl, pattern, info, steps=1, warmup=0, flops_per_sample=1e6)
+    finally:
+        torch.set_num_threads(threads)
+    assert row["timed_samples"] == 8 and row["samples_per_s"] > 0 and row["pattern_settings"]["prefetch"]
+    assert row["achieved_flops_per_s"] == pytest.approx(1e6 * row["samples_per_s"], rel=1e-3)
+
+
+def test_prefetch_passes_errors_to_the_consumer():
+    def source():
+        yield 1
+        raise RuntimeError("bank broke")
+
+    fetch = _Prefetch(source())
+    try:
+        assert next(fetch) == 1
+        with pytest.raises(RuntimeError, match="bank broke"):
+            next(fetch)
+    finally:
+        fetch.close()

@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--reference-pattern", action="store_true",
                    help="run only the reference pattern (fp32, random batches padded to their longest, eager, "
                         "DataParallel); the default runs both and prints the speed-up")
-    p.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default: 20 CUDA, 3 CPU)")
+    p.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default: 20 CUDA, 2 CPU)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 3 CUDA (8 with --compile), 1 CPU)")
     p.add_argument("--flop-steps", type=int, default=1, help="optimizer steps counted by FlopCounterMode (0: skip)")
     p.add_argument("--batch", type=int, default=None, help="micro-batch size (default: the profile's)")
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
     overrides = _overrides(args.overrides)
     if args.threads or not cuda:   # after every check: a bad flag leaves the caller's threads alone
         torch.set_num_threads(args.threads or 1)
-    steps = args.steps or (20 if cuda else 3)
+    steps = args.steps or (20 if cuda else 2)
     warmup = args.warmup if args.warmup is not None else ((8 if args.compile else 3) if cuda else 1)
     host_start = hardware.host_info()
     rows, skipped, configs = [], [], {}
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
                    "seed": args.seed, "overrides": overrides, "peak_flops": info.peak_flops,
                    "peak_flops_source": info.peak_source, "workloads": configs},
         "host": {**host_start, "load_average_end": hardware.host_info()["load_average_1_5_15"]},
-        "length_distribution": lengths.describe(sample_lengths, 300),
+        "length_distribution": lengths.describe(sample_lengths),
         "rows": rows, "speedups": report.speedups(rows), "skipped": skipped,
         "wall_s": round(time.perf_counter() - started, 1),
         "file_name": report.file_name(info.slug, profile, names, available, patterns, args.compile, args.batch),

@@ -56,27 +56,36 @@ def summary(lengths) -> dict:
             "min": int(a.min()), "median": float(np.median(a)), "max": int(a.max())}
 
 
+def _shown(folder: Path) -> str:
+    """``../shared/...`` when under the shared folder (no machine-specific absolute paths in results)."""
+    try:
+        return "../" + str(Path(folder).resolve().relative_to(FIXTURES.parents[2]))
+    except ValueError:
+        return str(folder)
+
+
 def fixture_lengths(folder: Path = FIXTURES) -> tuple[np.ndarray | None, str]:
     """Valid frames (any body non-zero) of every real ``.skeleton`` file in ``folder``, or
     ``(None, reason)`` when the fixtures are not available on this machine."""
     files = sorted(Path(folder).glob("*.skeleton"))
     if not files:
-        return None, f"no .skeleton files in {folder}"
+        return None, f"no .skeleton files in {_shown(folder)}"
     from datasets import read_ntu_skeleton
 
     out = []
     for path in files:
         xyz = read_ntu_skeleton(path)
         out.append(int(np.any(xyz != 0, axis=(1, 2, 3)).sum()))
-    return np.asarray(out, dtype=np.int64), f"{len(files)} files in {folder}"
+    return np.asarray(out, dtype=np.int64), f"{len(files)} files in {_shown(folder)}"
 
 
-def describe(sampled: np.ndarray, max_frames: int) -> dict:
+def describe(sampled: np.ndarray) -> dict:
     """The JSON block that says which length distribution a run used."""
     real, source = fixture_lengths()
     return {
-        "model": f"log-normal, mean {LITERATURE_MEAN:g} frames, sigma {SIGMA:g}, clipped to "
-                 f"[{MIN_FRAMES}, {MAX_FRAMES}] then to max_frames={max_frames}",
+        "model": f"log-normal, mean {LITERATURE_MEAN:g} frames, sigma {SIGMA:g}, stratified, clipped to "
+                 f"[{MIN_FRAMES}, {MAX_FRAMES}]; each workload then cuts at its profile's max_frames "
+                 "(rows: mean_length)",
         "literature": {"mean": LITERATURE_MEAN, "max": MAX_FRAMES,
                        "source": "NTU RGB+D 60: mean about 80 frames (issue 7), tensors capped at 300"},
         "fixtures": {**summary(real), "source": source} if real is not None else {"missing": source},
