@@ -7,7 +7,7 @@ have NTU's lengths, not 300 frames each. The figures used:
   commonly cited for NTU-60); the conventional tensor caps them at 300 frames;
 * measured: the real fixture files in ``../shared/fixtures/ntu60`` (5 files of one performer,
   103 / 158 / 104 / 99 / 54 frames: mean 103.6) -- too few to fit a distribution, so they only
-  set the spread (coefficient of variation about 0.35) and are reported next to the model;
+  set the spread (coefficient of variation 0.32) and are reported next to the model;
 * model (our choice): log-normal with mean ``LITERATURE_MEAN`` and sigma ``SIGMA`` (coefficient
   of variation 0.42, a little wider than the five fixtures), rounded and clipped to
   ``[MIN_FRAMES, MAX_FRAMES]``.
