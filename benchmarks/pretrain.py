@@ -192,6 +192,8 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                         order = batches.epoch(epoch)
                     x, lengths, _ = data.batch(order[position])
                     position += 1
+                    if device.type == "cuda":  # pinned pages: the copy overlaps the previous step's kernels
+                        x = x.pin_memory()
                     x, lengths = x.to(device, non_blocking=True), lengths.to(device)
                     sync = contextlib.nullcontext()
                     if dist.enabled and micro < loop.accumulation - 1:
