@@ -27,15 +27,18 @@ class SequenceSet:
         return len(self.rows)
 
     def batch(self, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Zero-padded ``(B, T, M, V, C)``, lengths and labels of sample positions ``items``."""
+        """Zero-padded ``(B, T, M, V, C)``, lengths and labels of sample positions ``items``
+        (one gather from the cache for the whole batch)."""
         lengths = self.lengths[items]
-        t_max = int(lengths.max())
-        m = 1 if self.bodies is not None else 2
-        out = np.zeros((len(items), t_max, m, 25, 3), dtype=np.float32)
-        for k, item in enumerate(items):  # one memmap slice per sample (a copy, not a loop over frames)
-            seq = self.cache.sequence(int(self.rows[item]))[: lengths[k]]
-            out[k, : lengths[k]] = seq[:, [self.bodies[item]]] if self.bodies is not None else seq
-        return torch.from_numpy(out), torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy(self.labels[items])
+        t = np.arange(int(lengths.max()))
+        valid = t[None, :] < lengths[:, None]
+        index = np.where(valid, self.cache.offsets[self.rows[items]][:, None] + t[None, :], 0)
+        frames = self.cache.gather(index)                               # (B, T, 2, 25, 3)
+        if self.bodies is not None:
+            frames = np.take_along_axis(frames, self.bodies[items][:, None, None, None, None], axis=2)
+        frames = np.where(valid[:, :, None, None, None], frames, np.float32(0.0))  # exact +0 padding
+        return (torch.from_numpy(frames), torch.from_numpy(lengths.astype(np.int64)),
+                torch.from_numpy(self.labels[items]))
 
 
 def sequence_set(cache, rows: np.ndarray, max_frames: int, split_bodies: bool = False,

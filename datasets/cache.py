@@ -193,6 +193,11 @@ class SkeletonCache:
         i %= len(self)
         return self._data[self.offsets[i]:self.offsets[i + 1]]
 
+    def gather(self, frame_index: np.ndarray) -> np.ndarray:
+        """float32 frames ``(*frame_index.shape, 2, 25, 3)`` at global frame positions (rows of
+        data.bin; sample i starts at ``offsets[i]``): one vectorised read for a whole batch."""
+        return np.asarray(self._data[np.asarray(frame_index, dtype=np.int64)], dtype=np.float32)
+
     def indices(self, split: str, part: str) -> np.ndarray:
         """int64 rows of ``split`` ("xsub", ...) part ("train" / "test")."""
         if split not in self.splits:

@@ -47,6 +47,22 @@ def test_ci_metrics_within_baseline_tolerance(ci_results):
     assert not failures, markdown
 
 
+def test_ci_seed0_exact_on_the_baseline_platform(ci_results):
+    import platform
+
+    base = json.loads(BASELINE.read_text())
+    if (base.get("torch"), base.get("platform")) != (torch.__version__, platform.machine()):
+        pytest.skip(f"baseline made with torch {base.get('torch')} on {base.get('platform')}; here torch "
+                    f"{torch.__version__} on {platform.machine()}: only the seed-spread tolerance applies")
+    got = {(r["variant"], r["stream"], r.get("levels"), r["task"], r["label_fraction"], m): v
+           for r in load_records(ci_results) for m, v in r["metrics"].items()}
+    moved = [(e["variant"], e["task"], e["label_fraction"], e["metric"], e["per_seed"]["0"],
+              got.get((e["variant"], e["stream"], e.get("levels"), e["task"], e["label_fraction"], e["metric"])))
+             for e in base["entries"]]
+    moved = [m for m in moved if m[5] is None or abs(m[5] - m[4]) > 1e-6 * max(1.0, abs(m[4]))]
+    assert not moved, f"seed-0 metrics differ from results/ci_baseline.json: {moved[:10]}"
+
+
 def _hitrs_recognition(out: Path) -> tuple[dict, dict]:
     code = run.main(["--method", "hitrs", "--task", "recognition", "--fractions", "1.0", "--profile", "ci",
                      "--out", str(out), "--cache-dir", str(CACHE), "--no-progress", "--no-report", "--fresh",

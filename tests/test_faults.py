@@ -110,9 +110,10 @@ class _Cache:
         self.seqs = (rng.normal(size=(n, t, 2, 25, 3)) * 0.2).astype(np.float32)
         self.seqs[:, :, 1] = 0
         self.manifest = pd.DataFrame({"name": [f"s{i}" for i in range(n)], "length": t, "bodies": 1, "label": 0})
+        self.offsets = np.arange(n + 1) * t
 
-    def sequence(self, i):
-        return self.seqs[i]
+    def gather(self, index):
+        return self.seqs.reshape(-1, 2, 25, 3)[index]
 
 
 def test_nan_batch_stops_with_step_and_no_final_checkpoint(tmp_path):

@@ -60,10 +60,9 @@ class Forecaster(nn.Module):
 
 
 def _windows(cache, rows: np.ndarray, total: int, starts: np.ndarray) -> torch.Tensor:
-    """``(N, total, 25, 3)`` body-1 windows beginning at ``starts`` of each row."""
-    out = np.stack([np.asarray(cache.sequence(int(r))[s:s + total, 0]) for r, s in zip(rows, starts)]) \
-        if len(rows) else np.zeros((0, total, 25, 3), np.float32)
-    return torch.from_numpy(out.astype(np.float32))
+    """``(N, total, 25, 3)`` body-1 windows beginning at ``starts`` of each row (one gather)."""
+    index = cache.offsets[np.asarray(rows, dtype=np.int64)][:, None] + np.asarray(starts)[:, None] + np.arange(total)
+    return torch.from_numpy(cache.gather(index)[:, :, 0])
 
 
 def eligible(cache, rows: np.ndarray, total: int) -> np.ndarray:
