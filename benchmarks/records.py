@@ -6,7 +6,6 @@ results folder never overwrite each other; the summary is rebuilt under a lock f
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -14,13 +13,14 @@ import platform
 import secrets
 import socket
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+
+from datasets.cache import file_lock
 
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -108,18 +108,6 @@ def load_records(results: Path) -> list[dict[str, Any]]:
     return records
 
 
-@contextmanager
-def locked(results: Path):
-    """Exclusive lock on the results folder's summary (concurrent runs)."""
-    results.mkdir(parents=True, exist_ok=True)
-    with open(results / ".summary.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{**{k: r.get(k) for k in SUMMARY_KEYS}, **r.get("metrics", {})} for r in records]
     frame = pd.DataFrame(rows, columns=None if rows else SUMMARY_KEYS)
@@ -127,7 +115,7 @@ def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_summary(results: Path) -> Path:
-    with locked(results):
+    with file_lock(results / ".summary.lock"):
         frame = summary_frame(load_records(results))
         path = results / "summary.csv"
         atomic_write_text(path, frame.to_csv(index=False))

@@ -4,6 +4,7 @@ Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node=N -m benchmarks.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 import methods
+from datasets.cache import file_lock
 from methods.config import to_dict
 
 from . import cli, distributed, plan, records
@@ -68,6 +70,12 @@ class Runner:
             return None
         pid = plan.pretrain_id(job, data.ntu, self.run_cfg)
         folder = self.opts.out / "pretrain" / pid
+        # two single-process runs sharing --out: the second waits, then reuses the first's result
+        lock = file_lock(folder.parent / f".{pid}.lock") if not self.dist.enabled else contextlib.nullcontext()
+        with lock:
+            return self._pretrained(job, data, pid, folder)
+
+    def _pretrained(self, job: plan.Job, data: plan.Data, pid: str, folder: Path):
         final = folder / "encoder.pt"
         if final.exists() and not self.opts.fresh:
             try:
@@ -204,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             from .perf.estimate import print_estimate
             print_estimate(opts, profile)
             return 0
+        data = load_data(opts, runner.run_cfg, opts.progress and dist.main)
         check_output_dir(opts.out)
     except (UsageError, OutputError) as err:
         cli.fail(str(err))
@@ -211,7 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     try:
-        data = load_data(opts, runner.run_cfg, opts.progress and dist.main)
         written = runner.run(data)
     except UsageError as err:
         cli.fail(str(err))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,25 @@ class AtomicFile:
             if self.tmp.exists():
                 self.tmp.unlink()
         return False
+
+
+@contextmanager
+def file_lock(path):
+    """Exclusive advisory lock on ``path`` (created if needed) for the ``with`` body: serialises
+    concurrent runs that share a folder. Without flock (Windows) it runs unlocked."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def write_bytes_atomic(path, data: bytes) -> None:

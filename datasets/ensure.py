@@ -10,29 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
-from .cache import SkeletonCache, write_text_atomic
+from .cache import SkeletonCache, file_lock, write_text_atomic
 from .prepare_cache import prepare
 
 SIZES = ("small", "default")
-
-
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        try:
-            import fcntl
-        except ImportError:  # no flock (Windows): run unlocked
-            yield
-            return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _generate(raw: Path, size: str, seed: int) -> None:
@@ -53,7 +36,7 @@ def ensure_synthetic(root, *, size: str = "small", seed: int = 0, progress: bool
     raw, cache = root / "raw", root / "cache"
     stamp = root / "raw.json"
     want = {"size": size, "seed": int(seed)}
-    with _locked(root / ".lock"):
+    with file_lock(root / ".lock"):
         try:
             have = json.loads(stamp.read_text())
         except (OSError, ValueError):

@@ -156,3 +156,18 @@ def test_corrupted_cache_is_refused_then_rebuilt(tmp_path):
         datasets.open_cache(caches["ntu"].path)
     rebuilt = datasets.ensure_synthetic(tmp_path / "world", size="small", seed=0, progress=False)
     np.testing.assert_array_equal(rebuilt["ntu"].sequence(3), original)
+
+
+def test_two_runs_sharing_a_results_folder(tmp_path):
+    out = tmp_path / "shared"
+    procs = [subprocess.Popen(_cmd(out), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    records = load_records(out)
+    assert len(records) == 2 and records[0]["run_id"] != records[1]["run_id"]
+    assert records[0]["metrics"] == records[1]["metrics"]  # same config, same seed, same numbers
+    assert sum("[run] pre-training hitrs" in log for log in logs) == 1  # one trained, the other waited and reused
+    assert sum("reusing pre-training" in log for log in logs) == 1
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert len(summary) == 3

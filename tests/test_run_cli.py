@@ -51,3 +51,17 @@ def test_unwritable_out(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         run.main(["--out", str(locked / "r"), "--profile", "ci", "--no-progress", "--method", "hitrs"])
     assert exc.value.code == 2
+
+
+def test_data_folder_that_is_not_a_cache(tmp_path, capsys):
+    raw = tmp_path / "ntu_raw"
+    raw.mkdir()
+    (raw / "S001C001P001R001A001.skeleton").write_text("1\n0\n")
+    out = tmp_path / "results"
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--data", f"ntu60={raw}", "--task", "recognition", "--out", str(out), "--profile", "ci",
+                  "--no-progress"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a prepared cache" in err[0] and "datasets prepare ntu60" in err[0]
+    assert not out.exists()
