@@ -16,3 +16,14 @@ def shared_path(*parts: str) -> Path:
         pytest.skip(f"{path} not found: the real fixtures / golden files live in ../shared next to the checkout "
                     "(research-licensed, never copied into the repository)")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared 2-core box: one intra-op thread avoids thread thrashing."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -10,13 +10,7 @@ import methods
 from datasets.streams import to_stream
 from methods.hitrs import HiTRS, PolynomialWarmup, make_config, parse_levels
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core box: one intra-op thread avoids thread thrashing."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread
 
 
 ALL_LEVELS = ["-", "F", "C", "V", "F+C", "F+V", "C+V", "F+C+V"]

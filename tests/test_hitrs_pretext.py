@@ -13,14 +13,8 @@ from methods.hitrs.encoder import sincos_1d, sincos_2d
 from methods.hitrs.pretext import (frame_order_centres, info_nce, mask_joints, masked_smooth_l1, order_loss,
                                    sample_swap)
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared 2-core box: one intra-op thread avoids thread thrashing."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def gen(seed=0):

@@ -9,14 +9,8 @@ from methods.hitrs import (HiTRSClassifier, convert_reference_state_dict, frame_
                            load_reference_pretrained, no_weight_decay, to_reference_state_dict, window_counts)
 from tests.conftest import shared_path
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared 2-core box: one intra-op thread avoids thread thrashing."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
