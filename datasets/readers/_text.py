@@ -14,10 +14,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import SkeletonFormatError
+
+
+def read_bytes(path) -> bytes:
+    """A skeleton file's bytes, or SkeletonFormatError naming it when it is not a readable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise SkeletonFormatError(p, None, "file not found" if not p.exists() else "not a regular file",
+                                  "check the path")
+    return p.read_bytes()
 
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 11, 12, 13, 32]] = True

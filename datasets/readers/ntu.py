@@ -13,12 +13,11 @@ tracking by bodyID, no energy sort); bodies beyond ``max_bodies`` are dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import SkeletonFormatError
-from ._text import checked_integers, parse_tokens, scan
+from ._text import checked_integers, parse_tokens, read_bytes as _read_bytes, scan
 
 NUM_JOINTS = 25
 BODY_FIELDS = 10
@@ -40,14 +39,6 @@ class NTUSkeleton:
     @property
     def num_frames(self) -> int:
         return int(self.xyz.shape[0])
-
-
-def _read_bytes(path) -> bytes:
-    p = Path(path)
-    if not p.is_file():
-        raise SkeletonFormatError(p, None, "file not found" if not p.exists() else "not a regular file",
-                                  "check the path")
-    return p.read_bytes()
 
 
 def _describe(count: int) -> str:

@@ -15,19 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SkeletonFormatError
-from ._text import parse_numbers, scan
+from ._text import parse_numbers, read_bytes as _read_bytes, scan
 
 PKU_VALUES_PER_FRAME = 150
 PKU_NAME_RE = re.compile(r"^(\d{4})-([LMR])$")
 PKU_VIEWS = ("L", "M", "R")
-
-
-def _read_bytes(path) -> bytes:
-    p = Path(path)
-    if not p.is_file():
-        raise SkeletonFormatError(p, None, "file not found" if not p.exists() else "not a regular file",
-                                  "check the path")
-    return p.read_bytes()
 
 
 def read_pku_skeleton(path, *, raw: bytes | None = None) -> np.ndarray:
