@@ -14,8 +14,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+import datasets
 import methods
 from datasets.cache import file_lock
+from datasets.subsets import make_subset
 from methods.config import to_dict
 
 from . import cli, distributed, plan, records
@@ -40,8 +42,6 @@ def resolve_device(choice: str) -> torch.device:
 
 
 def load_data(opts: cli.Options, run_cfg, progress: bool) -> plan.Data:
-    import datasets
-
     if "synthetic" in opts.data:
         root = opts.cache_dir / f"synthetic-{run_cfg.synthetic_size}"
         caches = datasets.ensure_synthetic(root, size=run_cfg.synthetic_size, seed=0, progress=progress)
@@ -99,17 +99,14 @@ class Runner:
         result = pretrain(method, train, folder, pretrain_id=pid, seed=job.seed, device=self.device, dist=self.dist,
                           progress=self.opts.progress, log=self.log, compile=self.opts.compile)
         if self.dist.main:
-            atomic_write_json(folder / "config.json", {"method": job.method,
-                                                               "config": to_dict(job.config)})
+            atomic_write_json(folder / "config.json", {"method": job.method, "config": to_dict(job.config)})
         return result.folder
 
     # -- downstream --------------------------------------------------------------------------
     def task(self, job: plan.Job, task: str, fraction: float, data: plan.Data, pre_folder: Path | None):
-        import datasets
-
         cache = data.for_task(task)
         task_cfg = getattr(self.run_cfg, task)
-        subset = datasets.subsets.make_subset(cache, task_cfg.split, fraction, SUBSET_SEED, self.opts.out / "subsets")
+        subset = make_subset(cache, task_cfg.split, fraction, SUBSET_SEED, self.opts.out / "subsets")
 
         def make_method():
             method = methods.create(job.method, config=job.config)
