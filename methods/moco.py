@@ -19,6 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .base import SkeletonMethod
 from .config import PretrainLoop
 
 
@@ -236,3 +237,18 @@ class MemoryBankConfig:
         return step_decay_sgd(params, lr=self.lr, momentum=self.sgd_momentum, weight_decay=self.weight_decay,
                               nesterov=self.nesterov, milestones=self.lr_milestones, gamma=self.lr_gamma,
                               total_steps=self.loop.steps)
+
+
+class MemoryBankMethod(SkeletonMethod):
+    """What the ST-GCN + memory-bank methods share behind the interface: SGD step-decay
+    pre-training from their ``MemoryBankConfig`` and ``hidden_dim``-wide pooled embeddings."""
+
+    def configure_pretraining(self):
+        return self.config.sgd(self.parameters())
+
+    @property
+    def video_dim(self) -> int:
+        return self.config.hidden_dim
+
+    clip_dim = video_dim
+    sequence_dim = video_dim

@@ -19,8 +19,7 @@ from datasets.preprocess import CENTER_JOINT, frame50, y_rotate_shoulders
 from datasets.streams import bone, motion
 
 from .. import register
-from ..base import SkeletonMethod
-from ..moco import MomentumPair, info_nce, method_generator, top1_accuracy
+from ..moco import MemoryBankMethod, MomentumPair, info_nce, method_generator, top1_accuracy
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import STREAMS, CrosSCLRConfig, make_config
 from .mining import cross_view_losses
@@ -38,7 +37,7 @@ def crossclr_stream(x: torch.Tensor, stream: str) -> torch.Tensor:
 
 
 @register("crossclr", make_config)
-class CrosSCLR(SkeletonMethod):
+class CrosSCLR(MemoryBankMethod):
     """CrosSCLR (Li et al., CVPR 2021), paper behaviour; ``faithful_bugs`` for the reference's."""
 
     name = "crossclr"
@@ -92,9 +91,6 @@ class CrosSCLR(SkeletonMethod):
         logs["cross_view"] = float(self.cross_view)
         return total, logs
 
-    def configure_pretraining(self):
-        return self.config.sgd(self.parameters())
-
     def after_optimizer_step(self) -> None:
         if self.config.faithful_bugs and self.cross_view:  # reference: only motion's key encoder moves
             self.pairs["motion"].update_key_encoder()
@@ -107,13 +103,6 @@ class CrosSCLR(SkeletonMethod):
     def encoder(self):
         """The query ST-GCN of ``config.stream`` (what downstream tasks fine-tune)."""
         return self.pairs[self.config.stream].encoder_q.backbone
-
-    @property
-    def video_dim(self) -> int:
-        return self.config.hidden_dim
-
-    clip_dim = video_dim
-    sequence_dim = video_dim
 
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):

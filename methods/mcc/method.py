@@ -22,8 +22,7 @@ from datasets.augment import shear
 from datasets.streams import to_stream
 
 from .. import register
-from ..base import SkeletonMethod
-from ..moco import MomentumPair, contrastive_logits, method_generator, multi_positive_nce
+from ..moco import MemoryBankMethod, MomentumPair, contrastive_logits, method_generator, multi_positive_nce
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import MCCConfig, make_config
 from .views import broken_grid, centre, crop_grid, full_grid, jitter_grid, read_frames, speed_grid
@@ -46,7 +45,7 @@ def multi_positive_logits(q: torch.Tensor, keys: dict[str, torch.Tensor], queue:
 
 
 @register("mcc", make_config)
-class MCC(SkeletonMethod):
+class MCC(MemoryBankMethod):
     """MCC, reconstructed from the paper's description: ST-GCN + momentum memory bank with
     speed-changed and interpolated positives and a motion-broken hard negative."""
 
@@ -101,9 +100,6 @@ class MCC(SkeletonMethod):
                          for i, n in enumerate(names)})
         return loss, logs
 
-    def configure_pretraining(self):
-        return self.config.sgd(self.parameters())
-
     def after_optimizer_step(self) -> None:
         self.pair.update_key_encoder()
 
@@ -112,13 +108,6 @@ class MCC(SkeletonMethod):
     def encoder(self):
         """The query ST-GCN (what downstream tasks fine-tune)."""
         return self.pair.encoder_q.backbone
-
-    @property
-    def video_dim(self) -> int:
-        return self.config.hidden_dim
-
-    clip_dim = video_dim
-    sequence_dim = video_dim
 
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """All valid frames resampled to ``frames``, centred, pooled ST-GCN features (bodies averaged)."""
