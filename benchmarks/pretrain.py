@@ -153,7 +153,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,
                                                       find_unused_parameters=True)
     if compile:
-        forward = torch.compile(forward)
+        forward = torch.compile(forward, dynamic=True)  # variable lengths: one graph, not one per shape
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
 
     def checkpoint(name="state.pt"):

@@ -63,7 +63,7 @@ def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batch
     """Train for ``epochs`` (scheduler stepped per epoch); returns training samples/s."""
     trained = wrap_ddp(model, ctx)
     if ctx.compile:
-        trained = torch.compile(trained)
+        trained = torch.compile(trained, dynamic=True)  # variable lengths: one graph, not one per shape
     seen, start = 0, time.perf_counter()
     bar = tqdm(total=epochs, desc=desc, disable=not (ctx.progress and ctx.dist.main), leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
