@@ -20,3 +20,24 @@ def toy_skeletons(n, seed=0, t_max=100, classes=6):
     x[:, :, 0] = rest + wave[:, :, None, None] * direction[label][:, None] \
         + 0.01 * torch.randn(n, t_max, 25, 3, generator=g)
     return x * (torch.arange(t_max)[None, :] < lengths[:, None])[:, :, None, None, None], lengths
+
+
+def pretraining_steps(model, x, lengths, seed: int = 1) -> list[tuple[float, dict]]:
+    """Run ``model.config.loop.steps`` optimizer steps the way the engine does (hooks, scheduler)
+    on random batches of ``x``; returns each step's (loss, logs)."""
+    steps, batch = model.config.loop.steps, model.config.loop.batch_size
+    opt, sched = model.configure_pretraining()
+    order = torch.Generator().manual_seed(seed)
+    out = []
+    model.train()
+    for step in range(steps):
+        model.on_step_start(step, steps)
+        idx = torch.randperm(len(x), generator=order)[:batch]
+        loss, logs = model.pretrain_loss(x[idx], lengths[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        model.after_optimizer_step()
+        out.append((float(loss.detach()), logs))
+    return out

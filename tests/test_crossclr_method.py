@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import methods
 from datasets.preprocess import frame50
 from methods.crossclr import CrosSCLR, cross_view_losses, crossclr_stream, mined_positives
-from tests.helpers import toy_skeletons
+from tests.helpers import pretraining_steps, toy_skeletons
 
 
 
@@ -137,21 +137,9 @@ def test_ci_pretraining_loss_falls(one_thread):
     x, lengths = toy_skeletons(64)
     model = methods.create("crossclr", "ci")
     steps, batch = model.config.loop.steps, model.config.loop.batch_size
-    opt, sched = model.configure_pretraining()
-    order = torch.Generator().manual_seed(1)
-    totals, phases = [], []
-    model.train()
-    for step in range(steps):
-        model.on_step_start(step, steps)
-        idx = torch.randperm(len(x), generator=order)[:batch]
-        loss, logs = model.pretrain_loss(x[idx], lengths[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        model.after_optimizer_step()
-        totals.append(float(loss.detach()))
-        phases.append(logs["cross_view"])
+    history = pretraining_steps(model, x, lengths)
+    totals = [loss for loss, _ in history]
+    phases = [logs["cross_view"] for _, logs in history]
     half = steps // 2
     assert phases == [0.0] * half + [1.0] * (steps - half)
     assert all(math.isfinite(v) for v in totals)

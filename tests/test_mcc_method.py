@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import methods
 from methods.mcc import MCC, multi_positive_logits
 from methods.moco import info_nce, multi_positive_nce
-from tests.helpers import toy_skeletons
+from tests.helpers import pretraining_steps, toy_skeletons
 
 
 
@@ -83,21 +83,8 @@ def test_ci_pretraining_loss_falls(one_thread):
     torch.manual_seed(0)
     x, lengths = toy_skeletons(64)
     model = methods.create("mcc", "ci")
-    steps, batch = model.config.loop.steps, model.config.loop.batch_size
-    opt, sched = model.configure_pretraining()
-    order = torch.Generator().manual_seed(1)
-    losses = []
-    model.train()
-    for step in range(steps):
-        model.on_step_start(step, steps)
-        idx = torch.randperm(len(x), generator=order)[:batch]
-        loss, _ = model.pretrain_loss(x[idx], lengths[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        model.after_optimizer_step()
-        losses.append(float(loss.detach()))
+    batch = model.config.loop.batch_size
+    losses = [loss for loss, _ in pretraining_steps(model, x, lengths)]
     warm = model.config.queue_size // batch  # the queue holds only real keys from here on
     assert all(math.isfinite(v) for v in losses)
     assert sum(losses[warm:warm + 4]) / 4 > sum(losses[-4:]) / 4 + 0.3
