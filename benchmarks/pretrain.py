@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .data import BucketBatches, SequenceSet
 from .io import CorruptFileError, atomic_write_json, atomic_write_text, load_checked, save_checked
+from .tasks.common import MethodCall
 
 
 class PretrainInterrupted(RuntimeError):
@@ -43,17 +44,6 @@ class PretrainResult:
     wall_time_s: float
     samples_per_s: float
     resumed_from: int
-
-
-class _Forward(nn.Module):
-    """Routes DDP's forward to ``pretrain_loss`` so gradient sync hooks fire."""
-
-    def __init__(self, method):
-        super().__init__()
-        self.method = method
-
-    def forward(self, x, lengths):
-        return self.method.pretrain_loss(x, lengths)
 
 
 def _generators(method) -> dict[str, torch.Generator]:
@@ -147,7 +137,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
     if dist.main and log_path.exists():  # drop log lines of steps that the resume will redo
         kept = [line for line in log_path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         atomic_write_text(log_path, "".join(f"{line}\n" for line in kept))
-    forward = _Forward(method)
+    forward = MethodCall(method, "pretrain_loss")  # DDP's gradient hooks need a forward()
     if dist.enabled:
         # absent Hi-TRS levels / frozen key encoders leave parameters without gradients
         forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,

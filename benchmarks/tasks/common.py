@@ -43,6 +43,19 @@ class TaskOutput:
     samples_per_s: float = 0.0
 
 
+class MethodCall(nn.Module):
+    """``forward`` = one named method of a SkeletonMethod (``pretrain_loss``, ``video_embedding``):
+    lets DDP's hooks and ``predict_batches`` drive interface calls other than ``forward``."""
+
+    def __init__(self, method, name: str):
+        super().__init__()
+        self.method = method
+        self.name = name
+
+    def forward(self, *args):
+        return getattr(self.method, self.name)(*args)
+
+
 def autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..data import BucketBatches, sequence_set
 from ..metrics import topk_accuracy
-from .common import TaskContext, TaskOutput, fit, predict_batches, step_schedule
+from .common import MethodCall, TaskContext, TaskOutput, fit, predict_batches, step_schedule
 
 
 class VideoClassifier(nn.Module):
@@ -66,21 +66,12 @@ def finetune(ctx: TaskContext) -> tuple[np.ndarray, float]:
     return torch.softmax(logits, dim=-1).numpy(), rate
 
 
-class _Embed(nn.Module):
-    def __init__(self, method):
-        super().__init__()
-        self.method = method
-
-    def forward(self, x, lengths):
-        return self.method.video_embedding(x, lengths)
-
-
 def linear_evaluation(ctx: TaskContext) -> np.ndarray:
     """Frozen encoder (eval mode): embeddings are computed once, then only the linear head is
     trained (lr ``linear_lr``, no decay) - identical to re-running the frozen encoder every epoch."""
     cfg = ctx.task_config
     torch.manual_seed(ctx.seed)
-    embed = _Embed(ctx.make_method()).to(ctx.device)
+    embed = MethodCall(ctx.make_method(), "video_embedding").to(ctx.device)
     features = {}
     for part, rows in (("train", ctx.train_rows), ("test", ctx.test_rows)):
         data = sequence_set(ctx.train_cache if part == "train" else ctx.test_cache, rows, cfg.max_frames)
