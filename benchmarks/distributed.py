@@ -41,33 +41,3 @@ def init_from_env(device_kind: str) -> Dist:
 def barrier(d: Dist) -> None:
     if d.enabled:
         dist.barrier()
-
-
-def all_reduce_mean(value: torch.Tensor, d: Dist) -> torch.Tensor:
-    if d.enabled:
-        value = value.clone()
-        dist.all_reduce(value)
-        value /= d.world
-    return value
-
-
-def broadcast_object(obj, d: Dist):
-    if not d.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def all_gather_cat(t: torch.Tensor, d: Dist) -> torch.Tensor:
-    """Concatenate a variable-length first dimension across ranks (evaluation outputs)."""
-    if not d.enabled:
-        return t
-    sizes = [torch.zeros(1, dtype=torch.long, device=t.device) for _ in range(d.world)]
-    dist.all_gather(sizes, torch.tensor([t.shape[0]], device=t.device))
-    biggest = int(max(s.item() for s in sizes))
-    padded = torch.zeros((biggest, *t.shape[1:]), dtype=t.dtype, device=t.device)
-    padded[: t.shape[0]] = t
-    parts = [torch.zeros_like(padded) for _ in range(d.world)]
-    dist.all_gather(parts, padded)
-    return torch.cat([p[: int(s.item())] for p, s in zip(parts, sizes)])

@@ -1,11 +1,9 @@
 """What a run will do: data, per-method configs, pre-training jobs and their cache ids."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import methods
@@ -111,10 +109,6 @@ def resolved_config(job: Job, task: str, run_cfg: RunConfig) -> dict:
             "run": {k: v for k, v in to_dict(run_cfg).items() if k not in ("recognition", "detection", "prediction")}}
 
 
-def with_overrides(cfg, **changes):
-    return dataclasses.replace(cfg, **changes)
-
-
 def describe(jobs_: list[Job], tasks: list[str], fractions: list[float]) -> str:
     lines = []
     for job in jobs_:
@@ -123,7 +117,3 @@ def describe(jobs_: list[Job], tasks: list[str], fractions: list[float]) -> str:
         lines.append(f"  {job.variant}{lv} seed {job.seed}: {pre}{', '.join(tasks)} x fractions "
                      f"{', '.join(f'{f:g}' for f in fractions)}")
     return "\n".join(lines)
-
-
-def path_in(results: Path, *parts: str) -> Path:
-    return results.joinpath(*parts)

@@ -6,7 +6,6 @@ results folder never overwrite each other; the summary is rebuilt under a lock f
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -27,10 +26,6 @@ from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 RECORD_VERSION = 1
 SUMMARY_KEYS = ["run_id", "variant", "method", "stream", "levels", "task", "dataset", "split",
                 "label_fraction", "seed", "profile"]
-
-
-def dict_sha256(obj: dict) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def now_iso() -> str:

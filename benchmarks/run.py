@@ -18,7 +18,7 @@ import datasets
 import methods
 from datasets.cache import file_lock
 from datasets.subsets import make_subset
-from methods.config import to_dict
+from methods.config import config_hash, to_dict
 
 from . import cli, distributed, plan, records
 from .cli import UsageError
@@ -138,7 +138,7 @@ class Runner:
                   "levels": job.levels, "task": task, "dataset": cache.dataset,
                   "split": getattr(self.run_cfg, task).split, "label_fraction": fraction, "seed": job.seed,
                   "profile": self.profile, "metrics": out.metrics, "config": config,
-                  "config_sha256": records.dict_sha256(config),
+                  "config_sha256": config_hash(config),
                   **meta, "provenance": records.provenance(self.device, self.dist.world, started,
                                                            time.perf_counter() - t0, out.samples_per_s),
                   "artifacts": artifacts}

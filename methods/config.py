@@ -22,8 +22,9 @@ def to_dict(config: Any) -> dict:
 
 
 def config_hash(config: Any) -> str:
-    """Stable sha256 of a config (key order independent)."""
-    blob = json.dumps(to_dict(config), sort_keys=True).encode()
+    """Stable sha256 of a config dataclass or a JSON-ready dict (key order independent)."""
+    data = to_dict(config) if dataclasses.is_dataclass(config) else config
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
