@@ -41,3 +41,14 @@ def pretraining_steps(model, x, lengths, seed: int = 1) -> list[tuple[float, dic
         model.after_optimizer_step()
         out.append((float(loss.detach()), logs))
     return out
+
+
+def lr_trace(model, steps: int) -> list[float]:
+    """The learning rate of each of ``steps`` optimizer steps of ``model.configure_pretraining()``."""
+    optimizer, scheduler = model.configure_pretraining()
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import methods
 from datasets.preprocess import frame50
 from methods.crossclr import CrosSCLR, cross_view_losses, crossclr_stream, mined_positives
-from tests.helpers import pretraining_steps, toy_skeletons
+from tests.helpers import lr_trace, pretraining_steps, toy_skeletons
 
 
 
@@ -30,12 +30,7 @@ def test_registry_and_paper_config():
 
 def test_lr_drops_at_the_configured_fraction():
     model = methods.create("crossclr", "ci", **{"loop.steps": 12})
-    opt, sched = model.configure_pretraining()
-    lrs = []
-    for _ in range(12):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = lr_trace(model, 12)
     assert lrs[:10] == [0.1] * 10 and lrs[10:] == pytest.approx([0.01, 0.01])  # round(12 * 250/300) = 10
 
 

@@ -9,6 +9,7 @@ import torch
 import methods
 from datasets.streams import to_stream
 from methods.hitrs import HiTRS, PolynomialWarmup, make_config, parse_levels
+from tests.helpers import lr_trace
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread
 
@@ -160,12 +161,7 @@ def test_polynomial_warmup_schedule():
     assert f(mid) * 4e-4 == pytest.approx((4e-4 - 2e-6) * 0.5 + 2e-6)
     assert f(50000) * 4e-4 == pytest.approx(2e-6) and f(80000) * 4e-4 == pytest.approx(2e-6)
     method = methods.create("hitrs", "ci")
-    optimizer, scheduler = method.configure_pretraining()
-    lrs = []
-    for _ in range(45):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    lrs = lr_trace(method, 45)
     cfg = method.config
     assert lrs[0] == 0.0 and lrs[cfg.warmup_steps] == pytest.approx(cfg.lr)
     assert lrs[cfg.schedule_horizon] == pytest.approx(cfg.lr_end) and lrs[-1] == pytest.approx(cfg.lr_end)
