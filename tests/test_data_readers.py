@@ -3,6 +3,7 @@ small files written in the real formats."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import numpy as np
@@ -188,3 +189,34 @@ def test_number_parser_equals_python_float(values, fmt):
     got = parse_numbers(tok, np.arange(len(texts)))
     want = np.array([float(t) for t in texts])
     assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo planted > planted.txt",))
+
+
+def test_label_pickles_are_data_never_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "train_data.npy", np.zeros((1, 3, 10, 25, 2), np.float32))
+    with open(tmp_path / "evil.pkl", "wb") as fh:
+        pickle.dump((["S001C001P001R001A001"], [_RunsCode()]), fh)
+    with pytest.raises(datasets.SkeletonFormatError, match=r"evil.pkl: refused: the pickle refers to (posix|nt)\.system"):
+        datasets.read_stgcn_arrays(tmp_path / "train_data.npy", tmp_path / "evil.pkl")
+    assert not (tmp_path / "planted.txt").exists()
+    (tmp_path / "torn.pkl").write_bytes(pickle.dumps((["a"], [0]))[:-3])
+    with pytest.raises(datasets.SkeletonFormatError, match=r"torn.pkl: label file: not a readable pickle"):
+        datasets.read_stgcn_arrays(tmp_path / "train_data.npy", tmp_path / "torn.pkl")
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_restricted_unpickler_reads_plain_containers_and_arrays(protocol):
+    from datasets.readers.safe_pickle import loads_restricted
+
+    obj = {"split": {"xsub_train": ["a"]}, "n": np.int64(4), "s": {1, 2}, "f": np.float32(1.5),
+           "annotations": [{"frame_dir": "a", "label": 3, "keypoint": np.ones((1, 10, 25, 3), np.float32)}],
+           "mixed": np.array(["a", 1], dtype=object)}
+    out = loads_restricted(pickle.dumps(obj, protocol=protocol))
+    assert out["split"] == obj["split"] and out["n"] == 4 and out["s"] == {1, 2} and out["f"] == np.float32(1.5)
+    np.testing.assert_array_equal(out["annotations"][0]["keypoint"], obj["annotations"][0]["keypoint"])
+    assert out["mixed"].tolist() == ["a", 1]

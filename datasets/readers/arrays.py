@@ -8,18 +8,18 @@
   (``frame_num`` and the body count, spelled ``boby_num`` by the reference).
 
 Arrays are memory-mapped; ``sample(i)`` returns our layout (T, M, V, C). Label pickles are
-read with ``pickle``: only open files you trust.
+read with a restricted unpickler (``safe_pickle``): plain containers and arrays only, never code.
 """
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SkeletonFormatError
+from .safe_pickle import PickleFormatError, UnsafePickleError, load_restricted
 
 
 @dataclass
@@ -72,10 +72,11 @@ def _load_labels(path, n: int) -> tuple[list[str], np.ndarray]:
         names = [f"{i:06d}" for i in range(len(labels))]
     else:
         try:
-            with open(p, "rb") as fh:
-                obj = pickle.load(fh)
-        except Exception as err:  # noqa: BLE001 - any unpickling failure is a format problem
-            raise SkeletonFormatError(p, None, f"not a readable label pickle ({type(err).__name__}: {err})") from None
+            obj = load_restricted(p)
+        except UnsafePickleError as err:
+            raise SkeletonFormatError(p, None, err.problem, "labels must be a plain (names, labels) pickle") from None
+        except PickleFormatError as err:
+            raise SkeletonFormatError(p, None, f"label file: {err.problem}") from None
         if not (isinstance(obj, (tuple, list)) and len(obj) == 2):
             raise SkeletonFormatError(p, None, "expected a pickled (sample_names, labels) pair")
         names = [str(s) for s in obj[0]]
