@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from plumbing.files import atomic_write_json
+
 from . import run
-from .io import atomic_write_json
 from .records import load_records
 
 # floors in the metric's unit: percent for accuracies / mAP, millimetres for MPJPE

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from methods.config import resolve_profile
+from plumbing.config import resolve_profile
 
 
 @dataclass(frozen=True)

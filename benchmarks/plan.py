@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import methods
-from methods.config import to_dict
+from plumbing.config import to_dict
 
 from .cli import Options, UsageError
 from .config import RunConfig, make_run_config

@@ -20,9 +20,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from plumbing.files import (CorruptFileError, atomic_write_json, atomic_write_text, load_checked, rotate_checked,
+                            save_checked)
+
 from . import distributed
 from .data import BucketBatches, SequenceSet
-from .io import CorruptFileError, atomic_write_json, atomic_write_text, load_checked, save_checked
 from .tasks.common import MethodCall
 
 
@@ -150,11 +152,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         if not dist.main:
             return
         path = folder / "state.pt"
-        if path.exists():
-            path.replace(folder / "state.prev.pt")
-            sidecar = Path(str(path) + ".sha256")
-            if sidecar.exists():
-                sidecar.replace(folder / "state.prev.pt.sha256")
+        rotate_checked(path, folder / "state.prev.pt")
         save_checked({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
                       "scheduler": scheduler.state_dict(), "method": method.pretraining_state(),
                       "rng": _rng_state(method), "step": step, "epoch": epoch, "position": position,

@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from datasets.cache import file_lock
-
-from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from plumbing.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from plumbing.locks import file_lock
 
 RECORD_VERSION = 1
 SUMMARY_KEYS = ["run_id", "variant", "method", "stream", "levels", "task", "dataset", "split",

@@ -16,13 +16,14 @@ from tqdm.auto import tqdm
 
 import datasets
 import methods
-from datasets.cache import file_lock
 from datasets.subsets import make_subset
-from methods.config import config_hash, to_dict
+from plumbing.config import config_hash, to_dict
+from plumbing.files import atomic_write_json
+from plumbing.locks import file_lock
 
 from . import cli, distributed, plan, records
 from .cli import UsageError
-from .io import OutputError, atomic_write_json, check_output_dir
+from .io import OutputError, check_output_dir
 from .pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
 from .data import sequence_set
 from .tasks import TaskContext, detection, prediction, recognition

@@ -12,104 +12,22 @@ text. Layout of a cache folder (all written by ``datasets.prepare``):
 - ``meta.json``    written LAST: dataset, shapes, classes, splits, input fingerprint. A folder
   without it (e.g. an interrupted prepare) is not a cache.
 
-Every file is written to a temporary name, fsync'ed and renamed into place.
+Every file is written through ``plumbing.files`` (temporary name, fsync, rename).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from plumbing.files import AtomicFile
+
 FORMAT_VERSION = 1
 FRAME_SHAPE = (2, 25, 3)
 PARTS = ("train", "test")
-
-
-# ----------------------------------------------------------------------------- atomic writes
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-class AtomicFile:
-    """``with AtomicFile(path) as fh:`` write to a temp file; on success fsync + rename.
-
-    The one atomic-write primitive of the suite (caches, records, checkpoints, reports): a
-    crash leaves the old file or the new one, never half of one."""
-
-    def __init__(self, path, mode: str = "wb"):
-        self.path = Path(path)
-        self.mode = mode
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self.tmp = Path(tmp)
-        self.fh = os.fdopen(fd, self.mode)
-        return self.fh
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            if exc_type is None:
-                self.fh.flush()
-                os.fsync(self.fh.fileno())
-            self.fh.close()
-            if exc_type is None:
-                os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
-                os.replace(self.tmp, self.path)
-                fsync_dir(self.path.parent)
-        finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
-        return False
-
-
-@contextmanager
-def file_lock(path):
-    """Exclusive advisory lock on ``path`` (created if needed) for the ``with`` body: serialises
-    concurrent runs that share a folder. Without flock (Windows) it runs unlocked."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        try:
-            import fcntl
-        except ImportError:
-            yield
-            return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def write_bytes_atomic(path, data: bytes) -> None:
-    with AtomicFile(path) as fh:
-        fh.write(data)
-
-
-def write_text_atomic(path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def save_npy_atomic(path, array: np.ndarray) -> None:

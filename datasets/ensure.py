@@ -12,7 +12,10 @@ import os
 import shutil
 from pathlib import Path
 
-from .cache import SkeletonCache, file_lock, write_text_atomic
+from plumbing.files import atomic_write_text, replace_path
+from plumbing.locks import file_lock
+
+from .cache import SkeletonCache
 from .prepare_cache import prepare
 
 SIZES = ("small", "default")
@@ -25,7 +28,7 @@ def _generate(raw: Path, size: str, seed: int) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     generate(tmp, seed=seed, size=size)
     shutil.rmtree(raw, ignore_errors=True)
-    os.replace(tmp, raw)
+    replace_path(tmp, raw)
 
 
 def ensure_synthetic(root, *, size: str = "small", seed: int = 0, progress: bool = True) -> dict[str, SkeletonCache]:
@@ -44,6 +47,6 @@ def ensure_synthetic(root, *, size: str = "small", seed: int = 0, progress: bool
         if have != want or not raw.is_dir():
             stamp.unlink(missing_ok=True)
             _generate(raw, size, int(seed))
-            write_text_atomic(stamp, json.dumps(want))
+            atomic_write_text(stamp, json.dumps(want))
         prepare("synthetic", raw, cache, progress=progress)
         return {"ntu": SkeletonCache(cache / "ntu"), "pkummd": SkeletonCache(cache / "pkummd")}

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from plumbing.files import AtomicFile, atomic_write_text
+
 from . import meta as M
 from ._malloc import tune_malloc
-from .cache import (FORMAT_VERSION, FRAME_SHAPE, AtomicFile, SkeletonCache, checksums, save_npy_atomic,
-                    write_text_atomic)
+from .cache import FORMAT_VERSION, FRAME_SHAPE, SkeletonCache, checksums, save_npy_atomic
 from .classes import CLASS_NAMES
 from .errors import SkeletonFormatError
 from .readers.ntu import parse_ntu_skeleton
@@ -287,7 +288,7 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
         save_npy_atomic(out / "interval_offsets.npy", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
         save_npy_atomic(out / "frame_labels.npy", np.concatenate(frame_labels) if frame_labels
                         else np.zeros(0, dtype=np.int16))
-    write_text_atomic(out / "bad_files.txt", "".join(f"{name}\t{why}\n" for name, why in bad))
+    atomic_write_text(out / "bad_files.txt", "".join(f"{name}\t{why}\n" for name, why in bad))
     class_names = list(CLASS_NAMES.get(dataset, ()))
     if dataset.startswith("synthetic"):
         try:
@@ -302,7 +303,7 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
             "raw": str(raw.resolve()), "bad_files": len(bad), "missing_listed": inputs.get("listed", 0),
             "outside_dataset": inputs.get("outside", 0),
             "inputs": [str(p) for p in inputs["extra"]], "checksums": checksums(out)}
-    write_text_atomic(out / "meta.json", json.dumps(meta, indent=1))
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1))
     _report(dataset, out, meta, bad, log)
     return out
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import SkeletonCache, write_bytes_atomic
+from plumbing.files import atomic_write_bytes
+
+from .cache import SkeletonCache
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def make_subset(cache: SkeletonCache, split: str, fraction: float, seed: int, ou
     chosen_names = sorted(cache.manifest["name"].to_numpy(dtype=object)[chosen].tolist())
     blob = "".join(n + "\n" for n in chosen_names).encode()
     path = Path(out_dir) / _file_name(cache, split, fraction, seed)
-    write_bytes_atomic(path, blob)
+    atomic_write_bytes(path, blob)
     return Subset(chosen_names, chosen, path, hashlib.sha256(blob).hexdigest(), split, fraction, int(seed))
 
 

@@ -19,15 +19,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from plumbing.rank import rank_and_world
+
 from .base import SkeletonMethod
 from .config import PretrainLoop
-
-
-def rank_and_world() -> tuple[int, int]:
-    """``(rank, world size)``; ``(0, 1)`` outside ``torch.distributed``."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 @torch.no_grad()

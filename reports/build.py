@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plumbing.files import atomic_write_text
+
 from . import figures as figs
 from . import records as recs
 from .html import render
-from .io import atomic_write_text
 from .tables import ROW_MATCH, build_tables, matches, write
 
 

@@ -30,7 +30,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, NullLocator  # noqa: E402
 
-from .io import atomic_write_bytes  # noqa: E402
+from plumbing.files import atomic_write_bytes  # noqa: E402
 from .records import is_synthetic  # noqa: E402
 
 plt.rcParams.update({"svg.hashsalt": "hitrs-bench", "font.size": 9})

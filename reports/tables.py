@@ -263,7 +263,7 @@ def to_csv(result: TableResult) -> str:
 def write(result: TableResult, out_dir) -> list:
     from pathlib import Path
 
-    from .io import atomic_write_text
+    from plumbing.files import atomic_write_text
 
     out_dir = Path(out_dir)
     paths = []

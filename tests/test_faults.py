@@ -18,7 +18,7 @@ import torch
 import methods
 from benchmarks import run
 from benchmarks.data import sequence_set
-from benchmarks.io import CorruptFileError, load_checked, save_checked
+from plumbing.files import CorruptFileError, load_checked, save_checked
 from benchmarks.pretrain import DivergedError, pretrain
 from benchmarks.records import load_records
 

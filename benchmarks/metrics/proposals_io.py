@@ -1,26 +1,18 @@
 """PKU-MMD proposal files: one file per video, lines ``label,start,end,confidence``.
 
-Written atomically (temporary file in the same folder + ``os.replace``) so an interrupted run
-never leaves a half-written file that a later evaluation would silently read.
+Written atomically (``plumbing.files``) so an interrupted run never leaves a half-written file
+that a later evaluation would silently read.
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from plumbing.files import atomic_write_text
+
 __all__ = ["write_proposals", "read_proposals", "format_row"]
-
-
-@functools.lru_cache(maxsize=1)
-def _umask() -> int:
-    """The process umask (read once: os.umask can only be read by setting it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _num(x: float) -> str:
@@ -44,24 +36,8 @@ def format_row(row: Sequence[float]) -> str:
 
 def write_proposals(path: str | os.PathLike, rows: Iterable[Sequence[float]]) -> Path:
     """Write ``rows`` to ``path`` atomically (parents created); returns the path."""
-    path = Path(path)
     text = "".join(format_row(r) + "\n" for r in rows)  # validate everything before touching disk
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_write_text(path, text, encoding="ascii")
 
 
 def read_proposals(path: str | os.PathLike) -> list[list[float]]:

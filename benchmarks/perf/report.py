@@ -10,9 +10,9 @@ File layout (read by ``estimate.py``)::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from plumbing.files import atomic_write_text
 
 SCHEMA = 1
 
@@ -50,12 +50,7 @@ def write(result: dict, out: Path) -> Path:
     out = Path(out)
     path = out if out.suffix == ".json" else out / result["file_name"]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(result, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(result, indent=1) + "\n")
     except OSError as err:
         raise SystemExit(f"--out {out}: cannot write the result file {path}: {err}") from None
     return path

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 import methods
-from methods.config import to_dict
+from plumbing.config import to_dict
 
 from ..config import make_run_config
 from ..data import BucketBatches

@@ -3,19 +3,14 @@ label / split files. A file's numbers go through one ``%`` over a template built
 indexing, so no Python loop runs per frame, body or joint."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from plumbing.files import atomic_write_text
+
 _JOINT_LINE = " ".join(["%.7g"] * 11) + " %d\n"
 _BODY_REST = " %d %d %d %d %d %d %.7g %.7g %d\n25\n" + _JOINT_LINE * 25  # after the body id
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def ntu_text(bodies: list[dict]) -> str:
@@ -42,7 +37,7 @@ def ntu_text(bodies: list[dict]) -> str:
 
 
 def write_ntu(path: Path, bodies: list[dict]) -> None:
-    _atomic_write(path, ntu_text(bodies))
+    atomic_write_text(path, ntu_text(bodies))
 
 
 def pku_text(xyz: np.ndarray) -> str:
@@ -55,15 +50,15 @@ def pku_text(xyz: np.ndarray) -> str:
 
 
 def write_pku_skeleton(path: Path, xyz: np.ndarray) -> None:
-    _atomic_write(path, pku_text(xyz))
+    atomic_write_text(path, pku_text(xyz))
 
 
 def write_pku_labels(path: Path, rows: np.ndarray) -> None:
     """Rows (K, 4) of label (1..C), start, end (exclusive), confidence -> ``label,start,end,confidence`` lines."""
-    _atomic_write(path, "".join(f"{int(a)},{int(b)},{int(c)},{int(d)}\n" for a, b, c, d in rows))
+    atomic_write_text(path, "".join(f"{int(a)},{int(b)},{int(c)},{int(d)}\n" for a, b, c, d in rows))
 
 
 def write_cross_subject(path: Path, train: list[str], test: list[str]) -> None:
     """The official 4-line split layout (including its 'Validataion' spelling and trailing commas)."""
-    _atomic_write(path, "Training videos: \n" + ", ".join(train) + ", \n"
+    atomic_write_text(path, "Training videos: \n" + ", ".join(train) + ", \n"
                   + "Validataion videos: \n" + ", ".join(test) + ",\n")

@@ -8,6 +8,7 @@ import torch
 from datasets.streams import to_stream
 from methods import register
 from methods.base import SkeletonMethod
+from plumbing.rank import rank
 
 from .config import HiTRSConfig, make_config
 from .network import HiTRSNet
@@ -68,8 +69,7 @@ class HiTRS(SkeletonMethod):
         key = _device_key(device)
         if key not in self._generators:
             gen = torch.Generator(device=key)
-            rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
-            gen.manual_seed(self.config.seed + rank)
+            gen.manual_seed(self.config.seed + rank())
             if key in self._pending_states:
                 gen.set_state(self._pending_states.pop(key))
             self._generators[key] = gen

@@ -1,0 +1,134 @@
+"""Atomic files: a crash leaves the old file or the new one, never half of one.
+
+Every file the suite writes (caches, records, checkpoints, proposals, reports) goes through
+``AtomicFile`` (temp file in the same folder, fsync, rename); ``replace_path`` is the one other
+rename, for swapping whole folders or rotating a checkpoint to its ``.prev`` name. Checkpoints
+carry a sha256 side file so a torn or altered one is detected before it is read.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    """The process umask (read once: os.umask can only be read by setting it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def replace_path(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Rename ``src`` over ``dst`` (file or folder) and make the rename durable."""
+    os.replace(src, dst)
+    fsync_dir(Path(dst).parent)
+    return Path(dst)
+
+
+class AtomicFile:
+    """``with AtomicFile(path, "w") as fh:`` write to a temp file; on success fsync + rename."""
+
+    def __init__(self, path: str | os.PathLike, mode: str = "wb", encoding: str | None = None):
+        self.path = Path(path)
+        self.mode = mode
+        self.encoding = encoding if "b" not in mode else None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.tmp = Path(tmp)
+        self.fh = os.fdopen(fd, self.mode, encoding=self.encoding)
+        return self.fh
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.fh.flush()
+                os.fsync(self.fh.fileno())
+            self.fh.close()
+            if exc_type is None:
+                os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
+                replace_path(self.tmp, self.path)
+        finally:
+            if self.tmp.exists():
+                self.tmp.unlink()
+        return False
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with AtomicFile(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class CorruptFileError(RuntimeError):
+    """A checkpoint or cache file does not match its recorded checksum."""
+
+
+def save_checked(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` atomically, with a sha256 side file so truncation is detected on load."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    path = atomic_write_bytes(path, data)
+    atomic_write_text(str(path) + ".sha256", sha256_bytes(data) + "\n")
+    return path
+
+
+def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """Load what ``save_checked`` wrote; raise CorruptFileError when the checksum disagrees."""
+    import torch
+
+    path = Path(path)
+    side = Path(str(path) + ".sha256")
+    data = path.read_bytes()
+    if not side.exists():
+        raise CorruptFileError(f"{path}: no checksum file {side.name}; the write did not finish")
+    if sha256_bytes(data) != side.read_text().strip():
+        raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupted file)")
+    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+
+
+def rotate_checked(path: str | os.PathLike, previous: str | os.PathLike) -> None:
+    """Move a checksummed file and its side file to ``previous`` (keeps the last good one)."""
+    path, previous = Path(path), Path(previous)
+    if path.exists():
+        replace_path(path, previous)
+        side = Path(f"{path}.sha256")
+        if side.exists():
+            replace_path(side, Path(f"{previous}.sha256"))
