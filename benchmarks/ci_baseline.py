@@ -21,7 +21,7 @@ import torch
 from plumbing.files import atomic_write_json
 
 from . import run
-from .records import load_records
+from .runner.records import load_records
 
 # floors in the metric's unit: percent for accuracies / mAP, millimetres for MPJPE
 FLOORS = {"mpjpe": 2.0}

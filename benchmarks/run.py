@@ -21,11 +21,12 @@ from plumbing.config import config_hash, to_dict
 from plumbing.files import atomic_write_json
 from plumbing.locks import file_lock
 
-from . import cli, distributed, plan, records
-from .cli import UsageError
-from .io import OutputError, check_output_dir
-from .pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
-from .data import sequence_set
+from .engine import distributed
+from .engine.data import sequence_set
+from .engine.pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
+from .runner import cli, plan, records
+from .runner.cli import UsageError
+from .runner.outputs import OutputError, check_output_dir
 from .tasks import TaskContext, detection, prediction, recognition
 
 TASK_MODULES = {"recognition": recognition, "detection": detection, "prediction": prediction}

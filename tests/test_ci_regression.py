@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchmarks import run
-from benchmarks.records import load_records
+from benchmarks.runner.records import load_records
 from reports.regression import compare
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,8 +2,6 @@
 unwritable or full output folders. Resumed runs must end bit-for-bit like uninterrupted ones."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,10 +15,10 @@ import torch
 
 import methods
 from benchmarks import run
-from benchmarks.data import sequence_set
+from benchmarks.engine.data import sequence_set
 from plumbing.files import CorruptFileError, load_checked, save_checked
-from benchmarks.pretrain import DivergedError, pretrain
-from benchmarks.records import load_records
+from benchmarks.engine.pretrain import DivergedError, pretrain
+from benchmarks.runner.records import load_records
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.records import load_records
+from benchmarks.runner.records import load_records
 
 ROOT = Path(__file__).resolve().parents[1]
 

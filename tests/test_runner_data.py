@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import datasets
-from benchmarks.data import BucketBatches, frame_bank, sequence_set, window_indices
+from benchmarks.engine.data import BucketBatches, frame_bank, sequence_set, window_indices
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "synthetic-small"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data import window_indices
+from ..engine.data import window_indices
 
 JOINTS, COORDS = 25, 3
 
@@ -51,7 +51,7 @@ class SkeletonBank:
     def clips(self, items, window: int = 7, dilation: int = 4, seed: int = 0,
               pin: bool = False) -> torch.Tensor:
         """``(B, window, M, 25, 3)`` detection windows centred on one random frame per sample
-        (zero outside the sequence, as ``benchmarks.data.FrameBank.clips``)."""
+        (zero outside the sequence, as ``benchmarks.engine.data.FrameBank.clips``)."""
         items = torch.as_tensor(np.asarray(items), dtype=torch.long)
         lengths = self.lengths[items]
         g = torch.Generator().manual_seed(seed)

@@ -3,7 +3,7 @@
 Each workload is what the runner trains, built from the runner's own pieces:
 
 * ``pretrain``: ``method.pretrain_loss`` + ``configure_pretraining`` with the profile's loop
-  (micro-batch, accumulation, grad clip, hooks), as ``benchmarks.pretrain``;
+  (micro-batch, accumulation, grad clip, hooks), as ``benchmarks.engine.pretrain``;
 * ``finetune``: recognition fine-tuning, ``tasks.recognition.VideoClassifier`` (video embedding
   + Linear(60)), Adam, cross-entropy, both bodies (``recognition.*`` of the run profile);
 * ``detection``: ``tasks.detection.ClipClassifier`` on 7-frame, dilation-4 windows, Adam;
@@ -28,7 +28,7 @@ import methods
 from plumbing.config import to_dict
 
 from ..config import make_run_config
-from ..data import BucketBatches
+from ..engine.data import BucketBatches
 from ..tasks.detection import ClipClassifier
 from ..tasks.prediction import Forecaster
 from ..tasks.recognition import VideoClassifier

@@ -1,17 +1,14 @@
-"""What every downstream task shares: context, output, optimiser/schedule, train/eval loops."""
+"""What every downstream task shares: its context, its output and the step LR schedule (the
+train / predict loops are the engine's: ``benchmarks.engine.loops``)."""
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm.auto import tqdm
 
-from .. import distributed
+from ..engine import distributed
 
 
 @dataclass
@@ -43,67 +40,5 @@ class TaskOutput:
     samples_per_s: float = 0.0
 
 
-class MethodCall(nn.Module):
-    """``forward`` = one named method of a SkeletonMethod (``pretrain_loss``, ``video_embedding``):
-    lets DDP's hooks and ``predict_batches`` drive interface calls other than ``forward``."""
-
-    def __init__(self, method, name: str):
-        super().__init__()
-        self.method = method
-        self.name = name
-
-    def forward(self, *args):
-        return getattr(self.method, self.name)(*args)
-
-
-def autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
 def step_schedule(optimizer, milestones, gamma):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
-
-
-def wrap_ddp(model: nn.Module, ctx: TaskContext) -> nn.Module:
-    if not ctx.dist.enabled:
-        return model
-    ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-
-
-def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batches: Callable[[int], list],
-        loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx: TaskContext, desc: str) -> float:
-    """Train for ``epochs`` (scheduler stepped per epoch); returns training samples/s."""
-    trained = wrap_ddp(model, ctx)
-    if ctx.compile:
-        trained = torch.compile(trained, dynamic=True)  # variable lengths: one graph, not one per shape
-    seen, start = 0, time.perf_counter()
-    bar = tqdm(total=epochs, desc=desc, disable=not (ctx.progress and ctx.dist.main), leave=False, dynamic_ncols=True)
-    for epoch in range(epochs):
-        trained.train()
-        for batch in epoch_batches(epoch):
-            with autocast(ctx.device):
-                loss = loss_of_batch(trained, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: non-finite loss in epoch {epoch}; no metrics written")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            seen += int(batch[0].shape[0]) * ctx.dist.world
-        scheduler.step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-    bar.close()
-    elapsed = time.perf_counter() - start
-    return seen / elapsed if elapsed > 0 else 0.0
-
-
-@torch.no_grad()
-def predict_batches(model: nn.Module, batches, ctx: TaskContext) -> torch.Tensor:
-    """Concatenated float32 model outputs (CPU) over ``batches`` in order, eval mode."""
-    model.eval()
-    outs = []
-    for batch in batches:
-        with autocast(ctx.device):
-            outs.append(model(*batch).float().cpu())
-    return torch.cat(outs) if outs else torch.zeros(0)

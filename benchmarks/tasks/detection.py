@@ -6,9 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import frame_bank
+from ..engine.data import frame_bank
 from ..metrics import frames_to_intervals, pkummd_scores
-from .common import TaskContext, TaskOutput, fit, predict_batches, step_schedule
+from ..engine.loops import fit, predict_batches
+from .common import TaskContext, TaskOutput, step_schedule
 
 
 class ClipClassifier(nn.Module):

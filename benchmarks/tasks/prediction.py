@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ..metrics import mpjpe, mpjpe_per_horizon
-from .common import TaskContext, TaskOutput, fit, predict_batches, step_schedule
+from ..engine.loops import fit, predict_batches
+from .common import TaskContext, TaskOutput, step_schedule
 
 JOINT_DIMS = 25 * 3
 

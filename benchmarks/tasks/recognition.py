@@ -5,9 +5,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import BucketBatches, sequence_set
+from ..engine.data import BucketBatches, sequence_set
 from ..metrics import topk_accuracy
-from .common import MethodCall, TaskContext, TaskOutput, fit, predict_batches, step_schedule
+from ..engine.loops import MethodCall, fit, predict_batches
+from .common import TaskContext, TaskOutput, step_schedule
 
 
 class VideoClassifier(nn.Module):

@@ -10,7 +10,7 @@ import methods
 from plumbing.config import to_dict
 
 from .cli import Options, UsageError
-from .config import RunConfig, make_run_config
+from ..config import RunConfig, make_run_config
 
 TASK_SCOPES = ("run", "recognition", "detection", "prediction")
 

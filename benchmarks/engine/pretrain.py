@@ -25,7 +25,7 @@ from plumbing.files import (CorruptFileError, atomic_write_json, atomic_write_te
 
 from . import distributed
 from .data import BucketBatches, SequenceSet
-from .tasks.common import MethodCall
+from .loops import MethodCall
 
 
 class PretrainInterrupted(RuntimeError):

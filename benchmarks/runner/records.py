@@ -67,7 +67,7 @@ def _jsonable(metrics: dict[str, Any]) -> dict[str, float]:
 
 def write_artifacts(results: Path, run_id: str, artifacts: dict[str, Any]) -> dict[str, str]:
     """Write a task's artifacts under ``artifacts/<run_id>/``; returns relative paths."""
-    from .metrics import write_proposals
+    from ..metrics import write_proposals
 
     folder = results / "artifacts" / run_id
     written: dict[str, str] = {}

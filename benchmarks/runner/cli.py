@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .tasks import TASKS
+from ..tasks import TASKS
 
 DATA_KINDS = ("synthetic", "ntu60", "ntu120", "pkummd")
 LEVEL_SETS = ("-", "F", "C", "V", "F+C", "F+V", "C+V", "F+C+V")

@@ -1,0 +1,77 @@
+"""The fit / predict loops every downstream head shares, and the adapter that lets DDP and
+batched prediction drive SkeletonMethod interface calls.
+
+``ctx`` is any object with ``device``, ``dist``, ``compile`` and ``progress`` (the tasks'
+``TaskContext``); the engine does not import the tasks.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+class MethodCall(nn.Module):
+    """``forward`` = one named method of a SkeletonMethod (``pretrain_loss``, ``video_embedding``):
+    lets DDP's hooks and ``predict_batches`` drive interface calls other than ``forward``."""
+
+    def __init__(self, method, name: str):
+        super().__init__()
+        self.method = method
+        self.name = name
+
+    def forward(self, *args):
+        return getattr(self.method, self.name)(*args)
+
+
+def autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def wrap_ddp(model: nn.Module, ctx) -> nn.Module:
+    if not ctx.dist.enabled:
+        return model
+    ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+
+
+def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batches: Callable[[int], list],
+        loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx, desc: str) -> float:
+    """Train for ``epochs`` (scheduler stepped per epoch); returns training samples/s."""
+    trained = wrap_ddp(model, ctx)
+    if ctx.compile:
+        trained = torch.compile(trained, dynamic=True)  # variable lengths: one graph, not one per shape
+    seen, start = 0, time.perf_counter()
+    bar = tqdm(total=epochs, desc=desc, disable=not (ctx.progress and ctx.dist.main), leave=False, dynamic_ncols=True)
+    for epoch in range(epochs):
+        trained.train()
+        for batch in epoch_batches(epoch):
+            with autocast(ctx.device):
+                loss = loss_of_batch(trained, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: non-finite loss in epoch {epoch}; no metrics written")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += int(batch[0].shape[0]) * ctx.dist.world
+        scheduler.step()
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+    bar.close()
+    elapsed = time.perf_counter() - start
+    return seen / elapsed if elapsed > 0 else 0.0
+
+
+@torch.no_grad()
+def predict_batches(model: nn.Module, batches, ctx) -> torch.Tensor:
+    """Concatenated float32 model outputs (CPU) over ``batches`` in order, eval mode."""
+    model.eval()
+    outs = []
+    for batch in batches:
+        with autocast(ctx.device):
+            outs.append(model(*batch).float().cpu())
+    return torch.cat(outs) if outs else torch.zeros(0)
