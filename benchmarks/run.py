@@ -116,7 +116,7 @@ class Runner:
                 load_pretrained(method, pre_folder / "encoder.pt")
             return method
 
-        ctx = TaskContext(method_name=job.method, method_config=job.config, make_method=make_method,
+        ctx = TaskContext(method_name=job.method, make_method=make_method,
                           pretrained=pre_folder is not None, train_cache=cache, test_cache=cache,
                           train_rows=np.asarray(subset.indices), test_rows=cache.indices(task_cfg.split, "test"),
                           task_config=task_cfg, device=self.device, seed=job.seed, dist=self.dist,

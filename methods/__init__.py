@@ -26,6 +26,7 @@ def register(name: str, config_factory: Callable[..., Any]):
     ``config_factory(profile, **overrides)`` returns the resolved frozen config.
     """
     def wrap(cls):
+        cls.name = name
         _FACTORIES[name] = cls
         _CONFIGS[name] = config_factory
         return cls

@@ -24,12 +24,10 @@ from torch import nn
 class SkeletonMethod(nn.Module, abc.ABC):
     """Base class: pre-training loss + three downstream embeddings."""
 
-    #: registry name, e.g. "hitrs"
+    #: registry name, e.g. "hitrs"; set by ``@methods.register``
     name: ClassVar[str]
     #: pre-training treats every body of a sample as its own single-person sample (Hi-TRS)
     split_bodies_for_pretraining: ClassVar[bool] = False
-    #: fixed input length the method resamples to (None = variable length, up to loop.max_frames)
-    input_frames: ClassVar[int | None] = None
     #: one pre-training produces every stream's encoder (CrosSCLR); the cache key then omits
     #: the stream and the downstream model uses ``config.stream``'s encoder
     pretrains_all_streams: ClassVar[bool] = False
@@ -69,22 +67,15 @@ class SkeletonMethod(nn.Module, abc.ABC):
     @abc.abstractmethod
     def clip_dim(self) -> int: ...
 
-    @property
-    @abc.abstractmethod
-    def sequence_dim(self) -> int: ...
-
     @abc.abstractmethod
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(B, video_dim)`` for recognition (both bodies combined the method's way)."""
+        """``(B, video_dim)`` for recognition (both bodies combined the method's way); of the
+        observed frames, it also initialises the motion-prediction decoder."""
 
     @abc.abstractmethod
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """``(N, clip_dim)`` for detection: ``clips`` ``(N, 7, M, V, C)`` are the 7 frames
         (stride 1, dilation 4) the runner sampled around each frame, zero where outside."""
-
-    @abc.abstractmethod
-    def sequence_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(B, sequence_dim)`` summary of observed frames; initialises the prediction decoder."""
 
     def encoder_parameters(self):
         """Parameters fine-tuned downstream (default: all); linear evaluation freezes them."""

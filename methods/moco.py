@@ -246,4 +246,3 @@ class MemoryBankMethod(SkeletonMethod):
         return self.config.hidden_dim
 
     clip_dim = video_dim
-    sequence_dim = video_dim

@@ -21,7 +21,7 @@ def test_registry_and_paper_config():
     assert (cfg.hidden_channels, cfg.hidden_dim, cfg.topk, cfg.context, cfg.shear) == (16, 256, 1, True, 0.5)
     assert cfg.loop.batch_size * cfg.loop.accumulation == 128 and cfg.loop.steps == 300 * 313
     assert cfg.cross_start == 0.5 and cfg.lr_milestones == (250 / 300,)
-    assert CrosSCLR.input_frames == 50 and CrosSCLR.pretrains_all_streams
+    assert CrosSCLR.name == "crossclr" and CrosSCLR.pretrains_all_streams
     with pytest.raises(ValueError, match="stream must be one of"):
         methods.make_config("crossclr", "ci", stream="rgb")
     with pytest.raises(ValueError, match="unknown setting"):
@@ -112,11 +112,10 @@ def test_downstream_embeddings(stream, one_thread):
     with torch.no_grad():
         video = model.video_embedding(x, lengths)
         clip = model.clip_embedding(x[:, 10:17])
-        seq = model.sequence_embedding(x[:, :50], torch.full((4,), 50))
         expected = model.pairs[stream].encoder_q.backbone.features_btmvc(crossclr_stream(frame50(x, lengths), stream))
-    assert video.shape == clip.shape == seq.shape == (4, model.video_dim) == (4, 32)
+    assert video.shape == clip.shape == (4, model.video_dim) == (4, 32)
     torch.testing.assert_close(video, expected)
-    assert model.clip_dim == model.sequence_dim == model.video_dim
+    assert model.clip_dim == model.video_dim
     params = list(model.encoder_parameters())
     assert params and all(any(p is q for q in model.pairs[stream].encoder_q.backbone.parameters()) for p in params)
     # padding after a sample's length does not change its embedding (frame50 uses lengths)

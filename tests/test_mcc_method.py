@@ -70,10 +70,9 @@ def test_downstream_embeddings(stream, one_thread):
     with torch.no_grad():
         video = model.video_embedding(x, lengths)
         clip = model.clip_embedding(x[:, 20:27])
-        seq = model.sequence_embedding(x[:, :50], torch.full((4,), 50))
         padded = model.video_embedding(torch.cat([x, torch.zeros(4, 30, 2, 25, 3)], dim=1), lengths)
         moved = model.video_embedding(x + torch.tensor([1.0, 0.0, -0.5]) * (x != 0), lengths)
-    assert video.shape == clip.shape == seq.shape == (4, model.video_dim) == (4, 32)
+    assert video.shape == clip.shape == (4, model.video_dim) == (4, 32)
     torch.testing.assert_close(padded, video)
     torch.testing.assert_close(moved, video, atol=1e-4, rtol=1e-4)   # centred: translation-invariant
     assert all(any(p is q for q in model.pair.encoder_q.backbone.parameters()) for p in model.encoder_parameters())

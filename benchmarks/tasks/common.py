@@ -16,7 +16,6 @@ class TaskContext:
     """Inputs of one downstream run."""
 
     method_name: str
-    method_config: Any
     make_method: Callable[[], Any]              # a fresh method with pre-trained weights loaded (or random init)
     pretrained: bool
     train_cache: Any

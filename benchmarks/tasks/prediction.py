@@ -49,13 +49,13 @@ class Forecaster(nn.Module):
     def __init__(self, method, hidden: int, dropout: float, predict: int):
         super().__init__()
         self.method = method
-        self.decoder = ResidualDecoder(method.sequence_dim, hidden, dropout)
+        self.decoder = ResidualDecoder(method.video_dim, hidden, dropout)
         self.predict = predict
 
     def forward(self, observed: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """observed ``(B, obs, 25, 3)`` -> predicted ``(B, predict, 25, 3)``."""
         two_bodies = torch.stack([observed, torch.zeros_like(observed)], dim=2)
-        embedding = self.method.sequence_embedding(two_bodies, lengths)
+        embedding = self.method.video_embedding(two_bodies, lengths)
         out = self.decoder(embedding.float(), observed[:, -1].reshape(len(observed), -1), self.predict)
         return out.reshape(len(observed), self.predict, 25, 3)
 

@@ -40,8 +40,6 @@ def crossclr_stream(x: torch.Tensor, stream: str) -> torch.Tensor:
 class CrosSCLR(MemoryBankMethod):
     """CrosSCLR (Li et al., CVPR 2021), paper behaviour; ``faithful_bugs`` for the reference's."""
 
-    name = "crossclr"
-    input_frames = 50
     pretrains_all_streams = True
 
     def __init__(self, config: CrosSCLRConfig):
@@ -114,9 +112,6 @@ class CrosSCLR(MemoryBankMethod):
         temporal resize: the 7 sampled frames go through the encoder as they are."""
         centred = clips.float() - clips[:, :, :, CENTER_JOINT:CENTER_JOINT + 1, :].float()
         return self.encoder.features_btmvc(crossclr_stream(y_rotate_shoulders(centred), self.config.stream))
-
-    def sequence_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.video_embedding(x, lengths)
 
     def encoder_parameters(self):
         return self.encoder.parameters()

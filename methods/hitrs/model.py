@@ -52,9 +52,7 @@ def _device_key(device: torch.device) -> str:
 class HiTRS(SkeletonMethod):
     """Hierarchical transformer (F-TRS -> C-TRS -> V-TRS) with the four reference pretext tasks."""
 
-    name = "hitrs"
     split_bodies_for_pretraining = True
-    input_frames = None
 
     def __init__(self, config: HiTRSConfig):
         super().__init__(config)
@@ -86,11 +84,6 @@ class HiTRS(SkeletonMethod):
                 self._pending_states[key] = value
 
     # ---- pre-training -------------------------------------------------------------------
-    @property
-    def pretrains(self) -> bool:
-        """False for levels '-' (random init): the runner may skip pre-training entirely."""
-        return bool(self.config.levels)
-
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Augment (training mode) -> stream -> mask -> one forward with the tasks of ``levels``.
 
@@ -139,10 +132,6 @@ class HiTRS(SkeletonMethod):
     def clip_dim(self) -> int:
         return 2 * self.config.d_model
 
-    @property
-    def sequence_dim(self) -> int:
-        return 4 * self.config.d_model
-
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """V-TRS fuse token per body, (body 1 + body 2) / 2 (a missing body is zeros, still encoded)."""
         lengths = lengths.to(x.device).long()
@@ -152,10 +141,6 @@ class HiTRS(SkeletonMethod):
         """C-TRS fuse token of the 7-frame clip per body, (body 1 + body 2) / 2. The stream is
         computed on the clip as given (motion = difference of consecutive clip frames)."""
         return self.net.encoder.clip_embedding(to_stream(clips, self.config.stream))
-
-    def sequence_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The video embedding of the observed frames."""
-        return self.video_embedding(x, lengths)
 
     def encoder_parameters(self):
         """F/C/V-TRS (the pretext heads are not used downstream)."""

@@ -49,8 +49,6 @@ class MCC(MemoryBankMethod):
     """MCC, reconstructed from the paper's description: ST-GCN + momentum memory bank with
     speed-changed and interpolated positives and a motion-broken hard negative."""
 
-    name = "mcc"
-    input_frames = None   # needs the raw sequence (speed changes); resamples to config.frames itself
 
     def __init__(self, config: MCCConfig):
         super().__init__(config)
@@ -121,9 +119,6 @@ class MCC(MemoryBankMethod):
         n, t = clips.shape[:2]
         x = centre(clips.float(), torch.full((n,), t // 2, device=clips.device))
         return self.encoder.features_btmvc(to_stream(x, self.config.stream))
-
-    def sequence_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.video_embedding(x, lengths)
 
     def encoder_parameters(self):
         return self.encoder.parameters()
