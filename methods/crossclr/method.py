@@ -16,7 +16,7 @@ from torch import nn
 
 from datasets.augment import crossclr_temporal_crop, shear
 from datasets.preprocess import CENTER_JOINT, frame50, y_rotate_shoulders
-from datasets.streams import bone, motion
+from datasets.streams import to_stream
 
 from .. import register
 from ..moco import MemoryBankMethod, MomentumPair, info_nce, method_generator, top1_accuracy
@@ -26,14 +26,9 @@ from .mining import cross_view_losses
 
 
 def crossclr_stream(x: torch.Tensor, stream: str) -> torch.Tensor:
-    """Joint / motion (x_{t+1} - x_t, last frame 0) / bone of a fixed-length ``(B, T, M, V, C)``."""
-    if stream == "joint":
-        return x
-    if stream == "motion":
-        return motion(x, forward=True)
-    if stream == "bone":
-        return bone(x)
-    raise ValueError(f"unknown stream {stream!r}; choose one of {', '.join(STREAMS)}")
+    """Joint / motion / bone of a fixed-length ``(B, T, M, V, C)``; CrosSCLR's motion is the
+    forward difference x_{t+1} - x_t (last frame 0)."""
+    return to_stream(x, stream, forward_motion=True)
 
 
 @register("crossclr", make_config)
