@@ -7,7 +7,9 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("plumbing", "datasets", "methods", "benchmarks", "reports")  # each may import only earlier ones
+# each may import only earlier ones; reports reads record files and never imports benchmarks, while the
+# runner may call the report build at the end (benchmarks -> reports.build only)
+LAYERS = ("plumbing", "datasets", "methods", "reports", "benchmarks")
 
 
 def _modules() -> dict[str, Path]:
@@ -82,7 +84,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_top_level_packages_import_only_earlier_layers():
     wrong = sorted((a, b) for a, targets in _graph().items() for b in targets
                    if LAYERS.index(b.split(".")[0]) > LAYERS.index(a.split(".")[0])
-                   and not (a == "benchmarks.run" and b == "reports.build"))  # the runner builds the report at the end
+                   or (a.startswith("benchmarks") and b.startswith("reports") and b != "reports.build"))
     assert not wrong, f"imports against the flow {' <- '.join(LAYERS)}: {wrong}"
 
 
