@@ -52,11 +52,16 @@ def save_checked(obj: Any, path: str | os.PathLike) -> Path:
 
 
 class CorruptFileError(RuntimeError):
-    """A checkpoint or cache file does not match its recorded checksum."""
+    """A checkpoint or cache file does not match its recorded checksum, or holds more than
+    tensors and plain containers (a planted pickle); it is refused, never executed."""
 
 
 def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
-    """Load what ``save_checked`` wrote; raise CorruptFileError when the checksum disagrees."""
+    """Load what ``save_checked`` wrote; raise CorruptFileError when the checksum disagrees.
+
+    ``weights_only=True``: a checksum only proves the file is whole, not who wrote it (a shared
+    results folder, a downloaded artifact). torch's restricted unpickler admits tensors and plain
+    containers, so a pickle naming any callable is refused before anything runs."""
     path = Path(path)
     side = Path(str(path) + ".sha256")
     data = path.read_bytes()
@@ -65,7 +70,12 @@ def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     expected = side.read_text().strip()
     if sha256_bytes(data) != expected:
         raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupted file)")
-    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CorruptFileError(f"{path}: refused, not a plain tensor checkpoint ({first[:160]}); "
+                               "delete it or run with --fresh") from None
 
 
 def check_output_dir(path: str | os.PathLike, min_free_bytes: int = 200 * 2**20) -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,10 +85,15 @@ class AtomicFile:
         return False
 
 
+class LockBusyError(RuntimeError):
+    """``file_lock(..., blocking=False)`` found the lock held by another process."""
+
+
 @contextmanager
-def file_lock(path):
+def file_lock(path, blocking: bool = True):
     """Exclusive advisory lock on ``path`` (created if needed) for the ``with`` body: serialises
-    concurrent runs that share a folder. Without flock (Windows) it runs unlocked."""
+    concurrent runs that share a folder. ``blocking=False`` raises LockBusyError at once when
+    another process holds it. Without flock (Windows) it runs unlocked."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
@@ -96,7 +102,10 @@ def file_lock(path):
         except ImportError:
             yield
             return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise LockBusyError(f"{path}: held by another process") from None
         try:
             yield
         finally:
@@ -131,6 +140,28 @@ def checksums(folder: Path) -> dict[str, str]:
             if p.is_file() and p.name != "meta.json" and not p.name.startswith(".")}
 
 
+# dataset, split and sample names become parts of output file names: plain ASCII only
+SAFE_NAME_RE = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` unchanged when it is a plain file name; ValueError naming ``what`` otherwise."""
+    if not isinstance(name, str) or not SAFE_NAME_RE.fullmatch(name):
+        raise ValueError(f"{what} {name!r} is not a plain file name (ASCII letters, digits, '_', '-', '.'; "
+                         "no '/', '..' or control characters)")
+    return name
+
+
+def path_under(base, *parts: str) -> Path:
+    """``base/part/...``, refusing any result that would leave ``base`` (absolute parts, '..', links)."""
+    base = Path(base)
+    path = base.joinpath(*parts)
+    root = base.resolve()
+    if not path.resolve().is_relative_to(root):
+        raise ValueError(f"{path}: refusing to write outside {base}")
+    return path
+
+
 class CorruptCacheError(ValueError):
     """A cache file does not match the checksum recorded when it was prepared."""
 
@@ -163,15 +194,33 @@ class SkeletonCache:
                 if not target.is_file() or file_sha256(target) != expected:
                     raise CorruptCacheError(f"{target}: missing or checksum mismatch (truncated or corrupted "
                                             "cache); re-run 'python -m datasets prepare' to rebuild it")
-        self.dataset: str = self.meta["dataset"]
-        self.num_classes: int = int(self.meta["num_classes"])
-        self.splits: list[str] = list(self.meta["splits"])
-        self.class_names: list[str] = list(self.meta.get("class_names", []))
-        frames, n = int(self.meta["frames"]), int(self.meta["samples"])
-        self.manifest = pd.read_csv(self.path / "manifest.csv", dtype={"name": str, "view": str},
-                                    keep_default_na=False, na_values=[])
+        try:
+            self.dataset: str = str(self.meta["dataset"])
+            self.num_classes: int = int(self.meta["num_classes"])
+            self.splits: list[str] = [str(s) for s in self.meta["splits"]]
+            self.class_names: list[str] = list(self.meta.get("class_names", []))
+            frames, n = int(self.meta["frames"]), int(self.meta["samples"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"{meta_path}: incomplete or malformed meta.json ({type(err).__name__}: {err}); "
+                             "re-run 'python -m datasets prepare' to rebuild the cache") from None
+        check_name(self.dataset, f"{meta_path}: dataset name")
         for s in self.splits:
-            self.manifest[f"split:{s}"] = self.manifest[f"split:{s}"].astype(str)
+            check_name(s, f"{meta_path}: split name")
+        try:
+            self.manifest = pd.read_csv(self.path / "manifest.csv", dtype={"name": str, "view": str},
+                                        keep_default_na=False, na_values=[])
+            for s in self.splits:
+                self.manifest[f"split:{s}"] = self.manifest[f"split:{s}"].astype(str)
+            names = self.manifest["name"]
+        except (OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ValueError(f"{self.path / 'manifest.csv'}: unreadable or missing columns ({err}); "
+                             "re-run 'python -m datasets prepare'") from None
+        unsafe = ~names.astype(str).str.fullmatch(SAFE_NAME_RE.pattern)
+        if unsafe.any():
+            row = int(np.flatnonzero(unsafe.to_numpy())[0])
+            raise ValueError(f"{self.path / 'manifest.csv'}:{row + 2}: sample name {names.iloc[row]!r} is not a plain "
+                             "file name (ASCII letters, digits, '_', '-', '.' only; no '/', '..' or control "
+                             "characters); re-run 'python -m datasets prepare'")
         self.offsets = np.load(self.path / "offsets.npy")
         expect = frames * int(np.prod(FRAME_SHAPE)) * 4
         size = (self.path / "data.bin").stat().st_size

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import SkeletonCache, write_bytes_atomic
+from .cache import SkeletonCache, check_name, path_under, write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ def stratified_counts(class_sizes: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def _file_name(cache: SkeletonCache, split: str, fraction: float, seed: int) -> str:
+    check_name(cache.dataset, f"{cache.path}: dataset name")  # it comes from the cache's meta.json
+    check_name(split, "split name")
     return f"{cache.dataset}_{split}_{fraction * 100:g}pct_seed{int(seed)}.txt"
 
 
@@ -89,7 +91,7 @@ def make_subset(cache: SkeletonCache, split: str, fraction: float, seed: int, ou
     chosen = np.sort(chosen).astype(np.int64)
     chosen_names = sorted(cache.manifest["name"].to_numpy(dtype=object)[chosen].tolist())
     blob = "".join(n + "\n" for n in chosen_names).encode()
-    path = Path(out_dir) / _file_name(cache, split, fraction, seed)
+    path = path_under(out_dir, _file_name(cache, split, fraction, seed))
     write_bytes_atomic(path, blob)
     return Subset(chosen_names, chosen, path, hashlib.sha256(blob).hexdigest(), split, fraction, int(seed))
 
