@@ -12,7 +12,7 @@ from datasets.subsets import stratified_counts
 
 from .cli import UsageError
 
-TINY_TEST = 10            # fewer test samples / videos than this: metrics are mostly noise
+TINY_TEST = 10            # fewer test samples / labelled actions than this: metrics are mostly noise
 NTU_TASKS = ("recognition", "prediction")
 
 
@@ -62,9 +62,12 @@ def check_plan(opts, run_cfg, data, jobs, world: int = 1, warn=print) -> None:
             if len(rows) == 0:
                 raise UsageError(f"{_flag(cache)}: --task {task} split {cfg.split!r} has no {part} {unit}; "
                                  f"choose another split with --set {task}.split=... or prepare the full dataset")
-        if len(test) < TINY_TEST:
-            warn(f"[run] warning: --task {task} on {cache.dataset} split {cfg.split!r}: only {len(test)} test "
-                 f"{unit}; its metrics are mostly noise")
+        # detection: what the mAP averages over is action instances, not videos
+        tested, what = ((int(cache.manifest["actions"].to_numpy()[test].sum()), "labelled actions")
+                        if cache.is_detection and "actions" in cache.manifest else (len(test), unit))
+        if tested < TINY_TEST:
+            warn(f"[run] warning: --task {task} on {cache.dataset} split {cfg.split!r}: only {tested} test "
+                 f"{what}; its metrics are mostly noise")
         for fraction in opts.fractions:
             if fraction < 1.0 and _subset_size(cache, train, fraction) == len(train):
                 warn(f"[run] warning: --fractions {fraction:g}: the {task} subset of {cache.dataset} split "

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SkeletonFormatError
+from .readers._text import read_bytes
 
 # ASCII digits only ([0-9], not \d, which takes Arabic-Indic digits) and used with fullmatch
 # (``$`` would let a trailing newline through)
@@ -112,7 +113,7 @@ def read_missing_list(path) -> set[str]:
         raise SkeletonFormatError(p, None, "missing-sample list not found",
                                   "pass the official NTU_RGBD*_samples_with_missing_skeletons.txt or omit --missing")
     names = set()
-    for number, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
+    for number, line in enumerate(read_bytes(p).decode(errors="replace").splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue

@@ -28,23 +28,24 @@ MAX_FILE_BYTES = 64 * 2**20
 MAX_LINE_BYTES = 64 * 2**10
 
 
-def read_bytes(path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+def read_bytes(path, max_bytes: int | None = None) -> bytes:
     """A raw file's bytes, or SkeletonFormatError naming it when it is not a readable file or
     larger than ``max_bytes`` (checked before reading)."""
     p = Path(path)
     if not p.is_file():
         raise SkeletonFormatError(p, None, "file not found" if not p.exists() else "not a regular file",
                                   "check the path")
-    size = p.stat().st_size
+    size, max_bytes = p.stat().st_size, max_bytes or MAX_FILE_BYTES
     if size > max_bytes:
         raise SkeletonFormatError(p, None, f"{size / 2**20:.0f} MiB, larger than the {max_bytes / 2**20:.0f} MiB "
                                   "any real file of this format has", "not a skeleton / label file; remove it")
     return p.read_bytes()
 
 
-def check_line_lengths(raw: bytes, path: str, max_line: int = MAX_LINE_BYTES) -> np.ndarray:
+def check_line_lengths(raw: bytes, path: str, max_line: int | None = None) -> np.ndarray:
     """Offsets of the newlines of ``raw``; SkeletonFormatError naming the first line longer than
     ``max_line`` bytes."""
+    max_line = max_line or MAX_LINE_BYTES
     data = np.frombuffer(raw, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
     bounds = np.concatenate([[-1], newlines, [len(data)]])

@@ -96,7 +96,7 @@ def read_pku_split(path) -> dict[str, list[str]]:
     p = Path(path)
     if not p.is_file():
         raise SkeletonFormatError(p, None, "split file not found", "pass the official cross-subject.txt")
-    lines = p.read_text(errors="replace").splitlines()
+    lines = _read_bytes(p).decode(errors="replace").splitlines()
     heads = [i for i, ln in enumerate(lines) if ln.strip().rstrip(":").strip().lower().endswith("videos")]
     if len(heads) != 2:
         raise SkeletonFormatError(p, None, "expected two headed lists ('Training videos:' and "
