@@ -29,9 +29,9 @@ def _flag(cache) -> str:
     return f"--data: cache {cache.dataset} ({cache.path})"
 
 
-def _parts(cache, split: str, scope: str) -> tuple[np.ndarray, np.ndarray]:
+def _parts(cache, split: str, key: str) -> tuple[np.ndarray, np.ndarray]:
     if split not in cache.splits:
-        raise UsageError(f"--set {scope}.split={split}: {cache.dataset} ({cache.path}) has no split {split!r}; "
+        raise UsageError(f"--set {key}={split}: {cache.dataset} ({cache.path}) has no split {split!r}; "
                          f"choose one of {', '.join(cache.splits)}")
     return cache.indices(split, "train"), cache.indices(split, "test")
 
@@ -56,7 +56,7 @@ def check_plan(opts, run_cfg, data, jobs, world: int = 1, warn=print) -> None:
     for task in opts.tasks:
         cache = data.for_task(task)
         cfg = getattr(run_cfg, task)
-        train, test = _parts(cache, cfg.split, task)
+        train, test = _parts(cache, cfg.split, f"{task}.split")
         unit = "videos" if cache.is_detection else "samples"
         for part, rows in (("train", train), ("test", test)):
             if len(rows) == 0:

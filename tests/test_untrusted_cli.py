@@ -65,6 +65,11 @@ def test_unknown_split_is_refused_before_pretraining(world, tmp_path, capsys):
     assert "xsub" in line
 
 
+def test_unknown_pretraining_split(world, tmp_path, capsys):
+    _fails(["--method", "hitrs", "--task", "recognition", "--set", "run.pretrain_split=nosuch"],
+           tmp_path / "r", capsys, "--set run.pretrain_split=nosuch")
+
+
 def test_pkummd_cache_alone_needs_an_ntu_cache(world, tmp_path, capsys):
     _fails(["--method", "hitrs", "--task", "detection", "--data", f"pkummd={world['pkummd'].path}"],
            tmp_path / "r", capsys, "needs an NTU-layout cache")
