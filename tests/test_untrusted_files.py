@@ -144,6 +144,18 @@ def test_log_reader_skips_torn_foreign_and_huge_lines(tmp_path):
     assert [e["step"] for e in kept] == [1]
 
 
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(0, 400), junk=st.binary(max_size=40))
+def test_fuzz_log_reader_never_raises_and_keeps_whole_lines(tmp_path_factory, cut, junk):
+    whole = b"".join(json.dumps({"step": k, "loss": 1.0 / k}).encode() + b"\n" for k in range(1, 9))
+    log = tmp_path_factory.mktemp("log") / "pretrain.log"
+    log.write_bytes(whole[:cut] + junk)
+    kept, _ = read_log_lines(log)
+    complete = whole[:cut].count(b"\n")
+    assert [e["step"] for e in kept][:complete] == list(range(1, complete + 1))
+    assert all(type(e["step"]) is int for e in kept)
+
+
 # ---- records ---------------------------------------------------------------------------------
 GOOD = {"run_id": "r1", "method": "mcc", "variant": "mcc", "task": "detection", "dataset": "synthetic-pkummd",
         "split": "xsub", "label_fraction": 1.0, "seed": 0, "profile": "ci", "metrics": {"mAP_a": 10.0}}
@@ -169,6 +181,25 @@ def test_wrong_typed_records_are_skipped_and_listed_everywhere(tmp_path, bad, ca
     assert len((tmp_path / "summary.csv").read_text().splitlines()) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "torn.json" in err
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(field=st.sampled_from(sorted(GOOD) + ["levels", "provenance", "config", "artifacts"]), value=_JSON)
+def test_fuzz_record_fields_never_crash_the_reader_or_the_summary(tmp_path_factory, field, value):
+    from reports.records import frame
+
+    root = tmp_path_factory.mktemp("res")
+    (root / "records").mkdir()
+    (root / "records" / "r.json").write_text(json.dumps({**GOOD, field: value}))
+    loaded = load(root)
+    assert len(loaded.records) + len(loaded.skipped) == 1
+    frame(loaded.records)
+    summary.write_summary(root, warn=lambda line: None)
 
 
 def test_summary_command_without_records(tmp_path, capsys):
