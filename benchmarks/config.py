@@ -8,7 +8,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from datasets.ensure import SIZES as SYNTHETIC_SIZES
 from plumbing.config import resolve_profile
+
+from .metrics.intervals import METHODS as POSTPROCESS
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class DetectionConfig:
     split: str = "xsub"
     timeline_videos: int = 4
 
+    def __post_init__(self):
+        if self.postprocess not in POSTPROCESS:
+            raise ValueError(f"DetectionConfig.postprocess: unknown {self.postprocess!r}; choose "
+                             f"{' or '.join(POSTPROCESS)}")
+
 
 @dataclass(frozen=True)
 class PredictionConfig:
@@ -75,6 +83,11 @@ class RunConfig:
     prediction: PredictionConfig = field(default_factory=PredictionConfig)
     pretrain_split: str = "xsub"
     cpu_threads: int = 0              # torch intra-op threads on CPU; 0 = torch's default
+
+    def __post_init__(self):
+        if self.synthetic_size not in SYNTHETIC_SIZES:
+            raise ValueError(f"RunConfig.synthetic_size: unknown {self.synthetic_size!r}; choose "
+                             f"{' or '.join(SYNTHETIC_SIZES)}")
 
 
 _PAPER = RunConfig()

@@ -19,12 +19,12 @@ import methods
 from datasets.subsets import make_subset
 from plumbing.config import config_hash, to_dict
 from plumbing.files import atomic_write_json
-from plumbing.locks import file_lock
+from plumbing.locks import LockBusyError, file_lock
 
 from .engine import distributed
 from .engine.data import sequence_set
 from .engine.pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
-from .runner import cli, plan, records
+from .runner import cli, plan, preflight, records
 from .runner.cli import UsageError
 from .runner.outputs import OutputError, check_output_dir
 from .tasks import TaskContext, detection, prediction, recognition
@@ -46,7 +46,11 @@ def resolve_device(choice: str) -> torch.device:
 def load_data(opts: cli.Options, run_cfg, progress: bool) -> plan.Data:
     if "synthetic" in opts.data:
         root = opts.cache_dir / f"synthetic-{run_cfg.synthetic_size}"
-        caches = datasets.ensure_synthetic(root, size=run_cfg.synthetic_size, seed=0, progress=progress)
+        try:
+            caches = datasets.ensure_synthetic(root, size=run_cfg.synthetic_size, seed=0, progress=progress)
+        except OSError as err:
+            raise UsageError(f"--cache-dir {opts.cache_dir}: cannot write the synthetic world there "
+                             f"({err.strerror or err}); choose a writable folder with --cache-dir") from None
         return plan.Data(ntu=caches["ntu"], pkummd=caches["pkummd"])
     opened = {}
     for kind, folder in opts.data.items():
@@ -55,7 +59,9 @@ def load_data(opts: cli.Options, run_cfg, progress: bool) -> plan.Data:
         except (OSError, ValueError) as err:
             raise UsageError(f"--data {kind}={folder}: not a prepared cache ({err}); run "
                              f"'python -m datasets prepare {kind} --raw RAW --out {folder}'") from None
-    ntu = opened.get("ntu60") or opened.get("ntu120")
+        preflight.check_kind(kind, folder, opened[kind])
+    # `is None`, not `or`: a cache with 0 samples is falsy (len 0) but still the one given
+    ntu = opened["ntu60"] if "ntu60" in opened else opened.get("ntu120")
     return plan.Data(ntu=ntu, pkummd=opened.get("pkummd"))
 
 
@@ -73,9 +79,27 @@ class Runner:
         pid = plan.pretrain_id(job, data.ntu, self.run_cfg)
         folder = self.opts.out / "pretrain" / pid
         # two single-process runs sharing --out: the second waits, then reuses the first's result
-        lock = file_lock(folder.parent / f".{pid}.lock") if not self.dist.enabled else contextlib.nullcontext()
+        lock_path = folder.parent / f".{pid}.lock"
+        lock = file_lock(lock_path) if not self.dist.enabled else self._job_lock(lock_path, pid)
         with lock:
             return self._pretrained(job, data, pid, folder)
+
+    @contextlib.contextmanager
+    def _job_lock(self, path: Path, pid: str):
+        """Under torchrun rank 0 holds the lock for all ranks; a second job on the same
+        pre-training is refused at once (its other ranks could not wait past the barrier timeout)."""
+        with contextlib.ExitStack() as stack:
+            busy = [False]
+            if self.dist.main:
+                try:
+                    stack.enter_context(file_lock(path, blocking=False))
+                except LockBusyError:
+                    busy[0] = True
+            torch.distributed.broadcast_object_list(busy, src=0)
+            if busy[0]:
+                raise UsageError(f"pre-training {pid} is being trained by another job (lock {path}); wait for "
+                                 "it to finish and run again, or give this job another --out")
+            yield
 
     def _pretrained(self, job: plan.Job, data: plan.Data, pid: str, folder: Path):
         final = folder / "encoder.pt"
@@ -212,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             print_estimate(opts, profile)
             return 0
         data = load_data(opts, runner.run_cfg, opts.progress and dist.main)
+        preflight.check_plan(opts, runner.run_cfg, data, job_list, dist.world,
+                             warn=(lambda msg: print(msg, file=sys.stderr)) if dist.main else (lambda msg: None))
         check_output_dir(opts.out)
     except (UsageError, OutputError) as err:
         cli.fail(str(err))

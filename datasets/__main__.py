@@ -57,6 +57,10 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. disk full or permissions changing mid-run: one line, not a traceback
+        print(f"error: {err.filename or ''}: {err.strerror or err}; check the folder and free space, then "
+              "run the command again", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plumbing.files import AtomicFile
+from plumbing.files import SAFE_NAME_RE, AtomicFile, check_name
 
 FORMAT_VERSION = 1
+MAX_META_BYTES = 16 * 2**20   # a real meta.json is a few KB (checksums, class names)
 FRAME_SHAPE = (2, 25, 3)
 PARTS = ("train", "test")
 
@@ -69,7 +70,11 @@ class SkeletonCache:
             raise ValueError(f"{self.path}: not a complete cache (no meta.json; an interrupted "
                              "prepare leaves this state) - run 'python -m datasets prepare' again")
         try:
+            if meta_path.stat().st_size > MAX_META_BYTES:
+                raise ValueError(f"{meta_path.stat().st_size:,} bytes, not a meta.json of ours")
             self.meta = json.loads(meta_path.read_text())
+            if not isinstance(self.meta, dict):
+                raise ValueError("not a JSON object")
         except ValueError as err:
             raise ValueError(f"{meta_path}: unreadable ({err}); re-run prepare") from None
         if self.meta.get("format_version") != FORMAT_VERSION:
@@ -81,28 +86,52 @@ class SkeletonCache:
                 if not target.is_file() or file_sha256(target) != expected:
                     raise CorruptCacheError(f"{target}: missing or checksum mismatch (truncated or corrupted "
                                             "cache); re-run 'python -m datasets prepare' to rebuild it")
-        self.dataset: str = self.meta["dataset"]
-        self.num_classes: int = int(self.meta["num_classes"])
-        self.splits: list[str] = list(self.meta["splits"])
-        self.class_names: list[str] = list(self.meta.get("class_names", []))
-        frames, n = int(self.meta["frames"]), int(self.meta["samples"])
-        self.manifest = pd.read_csv(self.path / "manifest.csv", dtype={"name": str, "view": str},
-                                    keep_default_na=False, na_values=[])
+        try:
+            self.dataset: str = str(self.meta["dataset"])
+            self.num_classes: int = int(self.meta["num_classes"])
+            self.splits: list[str] = [str(s) for s in self.meta["splits"]]
+            self.class_names: list[str] = list(self.meta.get("class_names", []))
+            frames, n = int(self.meta["frames"]), int(self.meta["samples"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"{meta_path}: incomplete or malformed meta.json ({type(err).__name__}: {err}); "
+                             "re-run 'python -m datasets prepare' to rebuild the cache") from None
+        check_name(self.dataset, f"{meta_path}: dataset name")
         for s in self.splits:
-            self.manifest[f"split:{s}"] = self.manifest[f"split:{s}"].astype(str)
-        self.offsets = np.load(self.path / "offsets.npy")
+            check_name(s, f"{meta_path}: split name")
+        try:
+            self.manifest = pd.read_csv(self.path / "manifest.csv", dtype={"name": str, "view": str},
+                                        keep_default_na=False, na_values=[])
+            for s in self.splits:
+                self.manifest[f"split:{s}"] = self.manifest[f"split:{s}"].astype(str)
+            names = self.manifest["name"]
+        except (OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ValueError(f"{self.path / 'manifest.csv'}: unreadable or missing columns ({err}); "
+                             "re-run 'python -m datasets prepare'") from None
+        unsafe = ~names.astype(str).str.fullmatch(SAFE_NAME_RE.pattern)
+        if unsafe.any():
+            row = int(np.flatnonzero(unsafe.to_numpy())[0])
+            raise ValueError(f"{self.path / 'manifest.csv'}:{row + 2}: sample name {names.iloc[row]!r} is not a plain "
+                             "file name (ASCII letters, digits, '_', '-', '.' only; no '/', '..' or control "
+                             "characters); re-run 'python -m datasets prepare'")
+        self.offsets = np.load(self.path / "offsets.npy", allow_pickle=False)
         expect = frames * int(np.prod(FRAME_SHAPE)) * 4
         size = (self.path / "data.bin").stat().st_size
-        if len(self.manifest) != n or len(self.offsets) != n + 1 or int(self.offsets[-1]) != frames or size != expect:
+        if (len(self.manifest) != n or self.offsets.ndim != 1 or len(self.offsets) != n + 1
+                or self.offsets.dtype.kind not in "iu" or int(self.offsets[0]) != 0 or int(self.offsets[-1]) != frames
+                or (np.diff(self.offsets) < 0).any() or size != expect):
             raise ValueError(f"{self.path}: cache files disagree with meta.json (truncated or mixed "
                              "versions); re-run prepare")
+        self.is_detection = bool(self.meta.get("detection", False))
+        labels = pd.to_numeric(self.manifest["label"], errors="coerce") if "label" in self.manifest else None
+        if not self.is_detection and (labels is None or labels.isna().any() or (labels < 0).any()):
+            raise ValueError(f"{self.path / 'manifest.csv'}: class labels missing or negative (a detection cache "
+                             "has none); re-run prepare, or pass a PKU-MMD cache as pkummd=DIR")
         self._data = (np.memmap(self.path / "data.bin", dtype="<f4", mode="r", shape=(frames, *FRAME_SHAPE))
                       if frames else np.zeros((0, *FRAME_SHAPE), dtype=np.float32))
-        self.is_detection = bool(self.meta.get("detection", False))
         if self.is_detection:
-            self._frame_labels = np.load(self.path / "frame_labels.npy", mmap_mode="r")
-            self._intervals = np.load(self.path / "intervals.npy")
-            self._interval_offsets = np.load(self.path / "interval_offsets.npy")
+            self._frame_labels = np.load(self.path / "frame_labels.npy", mmap_mode="r", allow_pickle=False)
+            self._intervals = np.load(self.path / "intervals.npy", allow_pickle=False)
+            self._interval_offsets = np.load(self.path / "interval_offsets.npy", allow_pickle=False)
 
     # -- samples -----------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -19,8 +19,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import SkeletonFormatError
+from .readers._text import read_bytes
 
-NTU_NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
+# ASCII digits only ([0-9], not \d, which takes Arabic-Indic digits) and used with fullmatch
+# (``$`` would let a trailing newline through)
+NTU_NAME_RE = re.compile(r"S([0-9]{3})C([0-9]{3})P([0-9]{3})R([0-9]{3})A([0-9]{3})")
 NTU_FIELDS = ("setup", "camera", "subject", "replication", "action")
 
 NTU60_XSUB_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
@@ -47,7 +50,7 @@ def ntu_stem(name) -> str:
 
 def parse_ntu_name(name) -> dict:
     """``"S001C002P003R001A004"`` (or a path to it) -> 1-based ints per field."""
-    m = NTU_NAME_RE.match(ntu_stem(name))
+    m = NTU_NAME_RE.fullmatch(ntu_stem(name))
     if not m:
         raise SkeletonFormatError(name, None, "unknown file-name pattern: not an NTU RGB+D sample name",
                                   "expected SsssCcccPpppRrrrAaaa, e.g. S001C002P003R001A004.skeleton")
@@ -57,7 +60,7 @@ def parse_ntu_name(name) -> dict:
 def parse_ntu_names(names) -> pd.DataFrame:
     """Vectorised ``parse_ntu_name`` over many names (pandas string extraction)."""
     stems = pd.Series([ntu_stem(n) for n in names], dtype=object)
-    parts = stems.str.extract(NTU_NAME_RE.pattern)
+    parts = stems.str.extract(r"\A(?:" + NTU_NAME_RE.pattern + r")\Z")
     bad = parts.isna().any(axis=1).to_numpy()
     if bad.any():
         parse_ntu_name(stems[int(np.flatnonzero(bad)[0])])  # raises with the name
@@ -110,12 +113,12 @@ def read_missing_list(path) -> set[str]:
         raise SkeletonFormatError(p, None, "missing-sample list not found",
                                   "pass the official NTU_RGBD*_samples_with_missing_skeletons.txt or omit --missing")
     names = set()
-    for number, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
+    for number, line in enumerate(read_bytes(p).decode(errors="replace").splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
         stem = ntu_stem(text)
-        if not NTU_NAME_RE.match(stem):
+        if not NTU_NAME_RE.fullmatch(stem):
             raise SkeletonFormatError(p, number, f"{text!r} is not an NTU sample name",
                                       "a missing-sample list holds one name like S001C002P005R002A008 per line")
         names.add(stem)

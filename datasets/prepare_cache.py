@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _read_one(job: tuple) -> tuple:
         if label_path is None:
             raise SkeletonFormatError(path, None, "no label file for this video",
                                       "expected one with the same name in Train_Label_PKU_final/")
-        rows = read_pku_labels(label_path, num_classes)
+        rows = read_pku_labels(label_path, num_classes, num_frames=len(x))
         present = np.abs(x).reshape(len(x), 2, -1).sum(-1).max(0) > 0
         bodies = 2 if present[1] else int(present[0])
         if bodies == 0:
@@ -99,16 +100,21 @@ def _ntu_inputs(raw: Path, dataset: str, missing: Path | None, log) -> dict:
     bad, good, names, listed, outside = [], [], [], 0, 0
     for p in files:
         stem = M.ntu_stem(p)
-        if not M.NTU_NAME_RE.match(stem):
+        if not M.NTU_NAME_RE.fullmatch(stem):
             bad.append((str(p.relative_to(raw)), f"{p}: unknown file-name pattern (expected SsssCcccPpppRrrrAaaa.skeleton)"))
         elif stem in skip:
             listed += 1
-        elif names and stem == names[-1]:
-            bad.append((str(p.relative_to(raw)), f"{p}: duplicate sample name {stem}"))
         else:
             good.append(p)
             names.append(stem)
     fields = M.parse_ntu_names(names) if names else pd.DataFrame(columns=list(M.NTU_FIELDS), dtype=np.int64)
+    dup = fields.duplicated(keep="first").to_numpy()  # the same sample, by its parsed fields
+    if dup.any():
+        for p in (p for p, d in zip(good, dup) if d):
+            bad.append((str(p.relative_to(raw)), f"{p}: duplicate sample {M.ntu_stem(p)} (same setup, camera, "
+                                                  "performer, replication and action as another file)"))
+        good = [p for p, d in zip(good, dup) if not d]
+        fields = fields[~dup].reset_index(drop=True)
     if dataset in ("ntu60",):
         keep = M.in_ntu60(fields)
         outside = int((~keep).sum())
@@ -142,13 +148,17 @@ def _pku_inputs(raw: Path, split_file: Path | None) -> dict:
             raise SkeletonFormatError(raw, None, f"the official cross-subject.txt was not found; put it in "
                                     "the raw folder or pass --pku-split FILE")
         split_file = hits[0]
-    bad, good, views, videos, labels = [], [], [], [], []
+    bad, good, views, videos, labels, seen = [], [], [], [], [], set()
     for p in sorted(skel_dir.glob("*.txt"), key=lambda p: p.name):
         try:
             info = parse_pku_name(p.name)
         except ValueError as err:
             bad.append((str(p.relative_to(raw)), str(err)))
             continue
+        if (info["video"], info["view"]) in seen:
+            bad.append((str(p.relative_to(raw)), f"{p}: duplicate video {info['video']:04d}-{info['view']}"))
+            continue
+        seen.add((info["video"], info["view"]))
         good.append(p)
         videos.append(info["video"])
         views.append(info["view"])
@@ -167,6 +177,23 @@ def _fingerprint(dataset: str, raw: Path, inputs: dict, num_classes: int) -> str
            "bad": [b[0] for b in inputs["bad"]],
            "extra": [_content_hash(Path(p)) for p in inputs["extra"]]}
     return hashlib.sha256(json.dumps(sig, sort_keys=True).encode()).hexdigest()
+
+
+class NothingPreparedError(ValueError):
+    """Every input file was bad: no cache is written (bad_files.txt says why)."""
+
+
+def check_writable_folder(out: Path, flag: str) -> None:
+    """Refuse, before any work, an output that is a file or a place we cannot write."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out}: is a file, not a folder; choose a folder for the cache")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err}); "
+                         f"choose a writable folder with {flag}") from None
 
 
 # ----------------------------------------------------------------------------- main entry
@@ -191,6 +218,7 @@ def prepare(kind: str, raw, out, *, progress: bool = True, missing=None, pku_spl
     if not raw.is_dir():
         raise SkeletonFormatError(raw, None, "no such folder" if not raw.exists() else "not a folder",
                                   "pass the dataset's raw folder as --raw")
+    check_writable_folder(out, "--out")
     if kind == "synthetic":
         for sub, dataset in (("ntu", "synthetic-ntu"), ("pkummd", "synthetic-pkummd")):
             if not (raw / sub).is_dir():
@@ -253,6 +281,12 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
+    if not ok_rows:
+        atomic_write_text(out / "bad_files.txt", "".join(f"{name}\t{why}\n" for name, why in bad))
+        first = bad[0][1] if bad else "no input files"
+        raise NothingPreparedError(f"{raw}: none of the {len(files) + len(inputs['bad'])} input file(s) could be "
+                                   f"read, so no cache was written (all listed in {out / 'bad_files.txt'}; "
+                                   f"first: {first})")
     rows = np.asarray(ok_rows, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     if detection and num_classes == 0:  # synthetic world without its class list: the labels seen

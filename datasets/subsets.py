@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from plumbing.files import atomic_write_bytes
+from plumbing.files import atomic_write_bytes, check_name, path_under
 
 from .cache import SkeletonCache
 
@@ -61,6 +61,8 @@ def stratified_counts(class_sizes: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def _file_name(cache: SkeletonCache, split: str, fraction: float, seed: int) -> str:
+    check_name(cache.dataset, f"{cache.path}: dataset name")  # it comes from the cache's meta.json
+    check_name(split, "split name")
     return f"{cache.dataset}_{split}_{fraction * 100:g}pct_seed{int(seed)}.txt"
 
 
@@ -91,7 +93,7 @@ def make_subset(cache: SkeletonCache, split: str, fraction: float, seed: int, ou
     chosen = np.sort(chosen).astype(np.int64)
     chosen_names = sorted(cache.manifest["name"].to_numpy(dtype=object)[chosen].tolist())
     blob = "".join(n + "\n" for n in chosen_names).encode()
-    path = Path(out_dir) / _file_name(cache, split, fraction, seed)
+    path = path_under(out_dir, _file_name(cache, split, fraction, seed))
     atomic_write_bytes(path, blob)
     return Subset(chosen_names, chosen, path, hashlib.sha256(blob).hexdigest(), split, fraction, int(seed))
 

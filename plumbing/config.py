@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from typing import Any, Mapping, TypeVar
 
@@ -55,6 +56,39 @@ def _coerce(value: Any, target_type: Any, where: str) -> Any:
     return value
 
 
+# Range rules for overridden numbers, by field name (profiles are trusted, overrides are not).
+# Everything numeric must be finite; most must be >= 0 (a learning rate of 0 is allowed: it
+# freezes the weights, which the regression tests use).
+UNIT_INTERVAL = ("dropout", "prob", "theta", "aug_p", "cross_start", "crop_min", "pad_ratio")
+POSITIVE = {"batch_size", "accumulation", "window", "dilation", "stride", "max_frames", "log_every",
+            "checkpoint_every", "nhead", "d_model", "d_att", "layers", "hidden", "hidden_channels", "frames",
+            "observe", "predict", "max_clips", "schedule_horizon", "nce_temperature", "eps", "topk",
+            "speed_min", "speed_max", "regression_scale", "crops_per_sequence", "broken_segments",
+            "train_frame_stride", "horizons", "steps"}
+SIGNED = {"mask_value"}
+SEED_MAX = 2**32 - 1
+
+
+def check_value(key: str, value: Any, where: str) -> None:
+    """Raise ValueError when an overridden number is non-finite or outside its field's range."""
+    if isinstance(value, tuple):
+        for v in value:
+            check_value(key, v, where)
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {value!r} is not a finite number")
+    if key == "seed" and not 0 <= value <= SEED_MAX:
+        raise ValueError(f"{where}: a seed must lie in 0..{SEED_MAX}, got {value!r}")
+    if any(part in key for part in UNIT_INTERVAL) and not 0 <= value <= 1:
+        raise ValueError(f"{where}: must lie in [0, 1], got {value!r}")
+    if key in POSITIVE and value <= 0:
+        raise ValueError(f"{where}: must be > 0, got {value!r}")
+    if key not in SIGNED and value < 0:
+        raise ValueError(f"{where}: must be >= 0, got {value!r}")
+
+
 def apply_overrides(config: T, overrides: Mapping[str, Any]) -> T:
     """`dataclasses.replace` with dotted keys into nested dataclasses and type coercion.
 
@@ -75,7 +109,12 @@ def apply_overrides(config: T, overrides: Mapping[str, Any]) -> T:
         if key not in fields:
             raise ValueError(
                 f"unknown setting {key!r} for {type(config).__name__}; valid: {', '.join(sorted(fields))}")
-        changes[key] = _coerce(value, hints[key], f"{type(config).__name__}.{key}")
+        where = f"{type(config).__name__}.{key}"
+        if dataclasses.is_dataclass(getattr(config, key)):
+            raise ValueError(f"{where} is a group of settings, not one value; set its keys one by one, "
+                             f"e.g. {key}.{dataclasses.fields(getattr(config, key))[0].name}=...")
+        changes[key] = _coerce(value, hints[key], where)
+        check_value(key, changes[key], where)
     for head, sub in nested.items():
         if head not in fields or not dataclasses.is_dataclass(getattr(config, head)):
             raise ValueError(f"unknown setting group {head!r} for {type(config).__name__}")

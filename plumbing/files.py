@@ -12,9 +12,32 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+# dataset, split and sample names become parts of output file names: plain ASCII only
+SAFE_NAME_RE = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` unchanged when it is a plain file name; ValueError naming ``what`` otherwise."""
+    if not isinstance(name, str) or not SAFE_NAME_RE.fullmatch(name):
+        raise ValueError(f"{what} {name!r} is not a plain file name (ASCII letters, digits, '_', '-', '.'; "
+                         "no '/', '..' or control characters)")
+    return name
+
+
+def path_under(base, *parts: str) -> Path:
+    """``base/part/...``, refusing any result that would leave ``base`` (absolute parts, '..', links)."""
+    base = Path(base)
+    path = base.joinpath(*parts)
+    root = base.resolve()
+    if not path.resolve().is_relative_to(root):
+        raise ValueError(f"{path}: refusing to write outside {base}")
+    return path
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -95,7 +118,8 @@ def sha256_bytes(data: bytes) -> str:
 
 
 class CorruptFileError(RuntimeError):
-    """A checkpoint or cache file does not match its recorded checksum."""
+    """A checkpoint or cache file does not match its recorded checksum, or holds more than
+    tensors and plain containers (a planted pickle); it is refused, never executed."""
 
 
 def save_checked(obj: Any, path: str | os.PathLike) -> Path:
@@ -111,7 +135,11 @@ def save_checked(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
-    """Load what ``save_checked`` wrote; raise CorruptFileError when the checksum disagrees."""
+    """Load what ``save_checked`` wrote; raise CorruptFileError when the checksum disagrees.
+
+    ``weights_only=True``: a checksum only proves the file is whole, not who wrote it (a shared
+    results folder, a downloaded artifact). torch's restricted unpickler admits tensors and plain
+    containers, so a pickle naming any callable is refused before anything runs."""
     import torch
 
     path = Path(path)
@@ -121,7 +149,12 @@ def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         raise CorruptFileError(f"{path}: no checksum file {side.name}; the write did not finish")
     if sha256_bytes(data) != side.read_text().strip():
         raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupted file)")
-    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CorruptFileError(f"{path}: refused, not a plain tensor checkpoint ({first[:160]}); "
+                               "delete it or run with --fresh") from None
 
 
 def rotate_checked(path: str | os.PathLike, previous: str | os.PathLike) -> None:

@@ -5,10 +5,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+class LockBusyError(RuntimeError):
+    """``file_lock(..., blocking=False)`` found the lock held by another process."""
+
+
 @contextmanager
-def file_lock(path):
+def file_lock(path, blocking: bool = True):
     """Exclusive advisory lock on ``path`` (created if needed) for the ``with`` body: serialises
-    concurrent runs that share a folder. Without flock (Windows) it runs unlocked."""
+    concurrent runs that share a folder. ``blocking=False`` raises LockBusyError at once when
+    another process holds it. Without flock (Windows) it runs unlocked."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
@@ -17,7 +22,10 @@ def file_lock(path):
         except ImportError:
             yield
             return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise LockBusyError(f"{path}: held by another process") from None
         try:
             yield
         finally:

@@ -1,7 +1,11 @@
 """Read result records (``<results>/records/*.json``) into a tidy pandas frame.
 
-The report never silently drops a run: unreadable files are returned as ``skipped`` (and shown
-in the HTML), and a seed run twice keeps its latest record (by ``finished_at``, then run id).
+The one reader of record files: ``benchmarks`` (summary.csv, the CI baseline) and ``reports``
+both load through :func:`load`, so a record is good or bad the same way everywhere. It imports
+nothing of the suite, so the runner can use it without reports depending on benchmarks.
+The report never silently drops a run: unreadable or wrong-typed files are returned as
+``skipped`` (and shown in the HTML / printed), and a seed run twice keeps its latest record
+(by ``finished_at``, then run id).
 """
 from __future__ import annotations
 
@@ -17,12 +21,53 @@ KEYS = ["run_id", "method", "variant", "stream", "levels", "task", "dataset", "s
         "label_fraction", "seed", "profile"]
 LEVEL_ORDER = "FCV"
 PROFILE_RANK = {"paper": 0, "small": 1, "ci": 2}
+MAX_RECORD_BYTES = 16 * 2**20   # records are a few KB; a bigger file is not one of ours
+_OPTIONAL_TEXT = ("method", "variant", "stream", "split", "profile", "run_id")
+_OPTIONAL_DICT = ("config", "provenance", "artifacts", "subset", "pretrain")
 
 
 @dataclass
 class Loaded:
     records: list[dict[str, Any]]
     skipped: list[str] = field(default_factory=list)  # "path: reason"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def problem(rec: Any) -> str | None:
+    """Why ``rec`` is not a usable record (missing or wrong-typed field), or None."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    missing = [k for k in ("task", "dataset", "label_fraction", "metrics") if k not in rec]
+    if missing:
+        return f"missing keys {missing}"
+    for key in ("task", "dataset"):
+        if not isinstance(rec[key], str):
+            return f"{key} is {type(rec[key]).__name__}, not text"
+    for key in _OPTIONAL_TEXT:
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            return f"{key} is {type(rec[key]).__name__}, not text"
+    fraction = rec["label_fraction"]
+    if not _number(fraction) or not 0 < fraction <= 1:
+        return f"label_fraction {fraction!r} is not a number in (0, 1]"
+    if rec.get("seed") is not None and (not isinstance(rec["seed"], int) or isinstance(rec["seed"], bool)):
+        return f"seed {rec['seed']!r} is not an integer"
+    levels = rec.get("levels")
+    if levels is not None and not isinstance(levels, str) and not (
+            isinstance(levels, list) and all(isinstance(p, str) for p in levels)):
+        return f"levels {levels!r} is not text"
+    metrics = rec["metrics"]
+    if not isinstance(metrics, dict):
+        return "metrics is not an object"
+    for name, value in metrics.items():
+        if value is not None and not _number(value):
+            return f"metric {name!r} is {value!r}, not a number or null"
+    for key in _OPTIONAL_DICT:
+        if rec.get(key) is not None and not isinstance(rec[key], dict):
+            return f"{key} is {type(rec[key]).__name__}, not an object"
+    return None
 
 
 def load(results_dir: str | Path) -> Loaded:
@@ -33,13 +78,13 @@ def load(results_dir: str | Path) -> Loaded:
         return out
     for path in sorted(folder.glob("*.json")):
         try:
+            if path.stat().st_size > MAX_RECORD_BYTES:
+                raise ValueError(f"{path.stat().st_size / 2**20:.0f} MiB, too large for a record")
             rec = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(rec, dict):
-                raise ValueError("not a JSON object")
-            missing = [k for k in ("task", "dataset", "label_fraction", "metrics") if k not in rec]
-            if missing:
-                raise ValueError(f"missing keys {missing}")
-        except (OSError, ValueError) as err:
+            why = problem(rec)
+            if why:
+                raise ValueError(why)
+        except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             out.skipped.append(f"{path}: {err}")
             continue
         rec.setdefault("_path", str(path))

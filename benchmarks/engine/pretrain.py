@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import signal
 import time
@@ -52,8 +53,21 @@ def _generators(method) -> dict[str, torch.Generator]:
     return {name: value for name, value in vars(method).items() if isinstance(value, torch.Generator)}
 
 
+def _numpy_state() -> dict:
+    """numpy's legacy RNG state as a dict of a tensor and plain numbers (weights_only loads it)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_state(state: dict) -> None:
+    np.random.set_state((state["name"], state["keys"].numpy().astype(np.uint32), state["pos"],
+                         state["has_gauss"], state["cached_gaussian"]))
+
+
 def _rng_state(method) -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+    """Every RNG the run draws from, as tensors and plain Python values only."""
+    state = {"python": random.getstate(), "numpy": _numpy_state(), "torch": torch.get_rng_state(),
              "generators": {k: g.get_state() for k, g in _generators(method).items()}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -62,7 +76,7 @@ def _rng_state(method) -> dict:
 
 def _set_rng_state(method, state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    _set_numpy_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     for name, g_state in state.get("generators", {}).items():
         gens = _generators(method)
@@ -109,6 +123,36 @@ def _load_resume_state(folder: Path, log) -> dict | None:
     return None
 
 
+def read_log_lines(path: Path, up_to_step: int | None = None, max_line: int = 1 << 20) -> tuple[list[dict], int]:
+    """Whole JSON lines of ``pretrain.log`` (with an int ``step``, at most ``up_to_step``) and
+    the number of torn / unreadable lines skipped; streamed, and lines over ``max_line`` bytes
+    are skipped without being held in memory."""
+    kept, bad = [], 0
+    with open(path, "rb") as fh:
+        while True:
+            line = fh.readline(max_line + 1)
+            if not line:
+                break
+            if len(line) > max_line and not line.endswith(b"\n"):
+                bad += 1
+                while line and not line.endswith(b"\n"):  # skip the rest of the huge line
+                    line = fh.readline(max_line)
+                continue
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if not line.endswith(b"\n") or not isinstance(entry, dict) or type(entry.get("step")) is not int:
+                bad += 1  # a last line without its newline was cut mid-write, even if it parses
+                continue
+            if up_to_step is None or entry["step"] <= up_to_step:
+                kept.append(entry)
+    return kept, bad
+
+
 def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed: int, device: torch.device,
              dist: distributed.Dist = distributed.Dist(), progress: bool = True, log=print,
              stop_after: int | None = None, compile: bool = False) -> PretrainResult:
@@ -137,8 +181,10 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         log(f"[pretrain] resuming {pretrain_id} at step {step}/{loop.steps} from {folder}")
     resumed_from = step
     if dist.main and log_path.exists():  # drop log lines of steps that the resume will redo
-        kept = [line for line in log_path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        atomic_write_text(log_path, "".join(f"{line}\n" for line in kept))
+        kept, torn = read_log_lines(log_path, up_to_step=step)
+        if torn:
+            log(f"[pretrain] {log_path}: skipped {torn} torn or unreadable line(s)")
+        atomic_write_text(log_path, "".join(json.dumps(entry) + "\n" for entry in kept))
     forward = MethodCall(method, "pretrain_loss")  # DDP's gradient hooks need a forward()
     if dist.enabled:
         # absent Hi-TRS levels / frozen key encoders leave parameters without gradients
@@ -166,7 +212,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
     start_time, start_seen = time.perf_counter(), seen
     bar = tqdm(total=loop.steps, initial=step, desc=f"pretrain {method.name}", disable=not (progress and dist.main),
                dynamic_ncols=True, leave=False)
-    log_handle = open(log_path, "a") if dist.main else None
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666) if dist.main else None
     try:
         with _StopSignal() as stop:
             while step < loop.steps:
@@ -207,10 +253,11 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                 method.after_optimizer_step()
                 step += 1
                 bar.update(1)
-                if log_handle and (step % loop.log_every == 0 or step == loop.steps or step == 1):
+                if log_fd is not None and (step % loop.log_every == 0 or step == loop.steps or step == 1):
                     entry = {"step": step, "lr": optimizer.param_groups[0]["lr"], "loss": total, **sums}
-                    log_handle.write(json.dumps(entry) + "\n")
-                    log_handle.flush()
+                    # one write() of the whole line on an O_APPEND file: a kill leaves whole lines
+                    # or one torn last line, never a line interleaved with another
+                    os.write(log_fd, (json.dumps(entry) + "\n").encode())
                     bar.set_postfix(loss=f"{total:.3f}")
                 if step % loop.checkpoint_every == 0 and step < loop.steps:
                     checkpoint()
@@ -223,8 +270,8 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                     return PretrainResult(pretrain_id, folder, folder / "state.pt", log_path, step, 0.0, 0.0, resumed_from)
     finally:
         bar.close()
-        if log_handle:
-            log_handle.close()
+        if log_fd is not None:
+            os.close(log_fd)
     wall = time.perf_counter() - start_time
     rate = (seen - start_seen) / wall if wall > 0 else 0.0
     if dist.main:

@@ -6,6 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from plumbing.config import SEED_MAX
+
 from ..tasks import TASKS
 
 DATA_KINDS = ("synthetic", "ntu60", "ntu120", "pkummd")
@@ -103,6 +105,9 @@ def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
         seeds = [int(s) for s in _split(args.seeds, "--seeds")]
     except ValueError:
         raise UsageError(f"--seeds {args.seeds}: seeds are integers, e.g. 0,1,2") from None
+    for s in seeds:
+        if not 0 <= s <= SEED_MAX:
+            raise UsageError(f"--seeds {s}: a seed must lie in 0..{SEED_MAX} (numpy's range), e.g. 0,1,2")
     streams = _split(args.streams, "--streams")
     for s in streams:
         if s not in ("joint", "motion", "bone"):

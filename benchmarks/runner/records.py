@@ -6,7 +6,6 @@ results folder never overwrite each other; the summary is rebuilt under a lock f
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import secrets
@@ -16,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from plumbing.files import atomic_write_bytes, atomic_write_json, atomic_write_text
-from plumbing.locks import file_lock
+from plumbing.files import atomic_write_bytes, atomic_write_json, check_name, path_under
+
+# the one reader of record files (and summary.csv built from it) lives on the reports side and
+# imports nothing of benchmarks; re-exported here under the runner's names
+from reports.records import load
+from reports.summary import SUMMARY_KEYS, summary_frame, write_summary  # noqa: F401
 
 RECORD_VERSION = 1
-SUMMARY_KEYS = ["run_id", "variant", "method", "stream", "levels", "task", "dataset", "split",
-                "label_fraction", "seed", "profile"]
 
 
 def now_iso() -> str:
@@ -72,8 +72,9 @@ def write_artifacts(results: Path, run_id: str, artifacts: dict[str, Any]) -> di
     folder = results / "artifacts" / run_id
     written: dict[str, str] = {}
     if "proposals" in artifacts:
-        for name, rows in artifacts["proposals"].items():
-            write_proposals(folder / "proposals" / f"{name}.txt", rows)
+        for name, rows in artifacts["proposals"].items():  # video names come from the cache manifest
+            check_name(name, "video name")
+            write_proposals(path_under(results, "artifacts", run_id, "proposals", f"{name}.txt"), rows)
         written["proposals_dir"] = str((folder / "proposals").relative_to(results))
     for key in ("timelines", "predictions"):
         if key in artifacts:
@@ -93,24 +94,5 @@ def write_record(results: Path, record: dict[str, Any]) -> Path:
 
 
 def load_records(results: Path) -> list[dict[str, Any]]:
-    records = []
-    for path in sorted((results / "records").glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (json.JSONDecodeError, OSError) as err:
-            raise ValueError(f"{path}: unreadable result record ({err}); move it away or delete it") from None
-    return records
-
-
-def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{**{k: r.get(k) for k in SUMMARY_KEYS}, **r.get("metrics", {})} for r in records]
-    frame = pd.DataFrame(rows, columns=None if rows else SUMMARY_KEYS)
-    return frame
-
-
-def write_summary(results: Path) -> Path:
-    with file_lock(results / ".summary.lock"):
-        frame = summary_frame(load_records(results))
-        path = results / "summary.csv"
-        atomic_write_text(path, frame.to_csv(index=False))
-    return path
+    """The usable records of ``results`` (bad files are skipped; ``reports.records.load`` lists them)."""
+    return load(results).records

@@ -21,13 +21,41 @@ import numpy as np
 from ..errors import SkeletonFormatError
 
 
-def read_bytes(path) -> bytes:
-    """A skeleton file's bytes, or SkeletonFormatError naming it when it is not a readable file."""
+# Size caps, far above any real file (NTU .skeleton <= ~10 MB with lines < 200 bytes; PKU-MMD
+# skeletons ~10 MB with lines ~2 KB): a huge or binary file is refused before it is tokenised
+# (tokenising holds ~16 bytes per input byte).
+MAX_FILE_BYTES = 64 * 2**20
+MAX_LINE_BYTES = 64 * 2**10
+
+
+def read_bytes(path, max_bytes: int | None = None) -> bytes:
+    """A raw file's bytes, or SkeletonFormatError naming it when it is not a readable file or
+    larger than ``max_bytes`` (checked before reading)."""
     p = Path(path)
     if not p.is_file():
         raise SkeletonFormatError(p, None, "file not found" if not p.exists() else "not a regular file",
                                   "check the path")
+    size, max_bytes = p.stat().st_size, max_bytes or MAX_FILE_BYTES
+    if size > max_bytes:
+        raise SkeletonFormatError(p, None, f"{size / 2**20:.0f} MiB, larger than the {max_bytes / 2**20:.0f} MiB "
+                                  "any real file of this format has", "not a skeleton / label file; remove it")
     return p.read_bytes()
+
+
+def check_line_lengths(raw: bytes, path: str, max_line: int | None = None) -> np.ndarray:
+    """Offsets of the newlines of ``raw``; SkeletonFormatError naming the first line longer than
+    ``max_line`` bytes."""
+    max_line = max_line or MAX_LINE_BYTES
+    data = np.frombuffer(raw, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    bounds = np.concatenate([[-1], newlines, [len(data)]])
+    long = np.flatnonzero(np.diff(bounds) - 1 > max_line)
+    if len(long):
+        k = int(long[0])
+        raise SkeletonFormatError(path, k + 1, f"a line of {int(bounds[k + 1] - bounds[k] - 1):,} bytes, longer "
+                                  f"than the {max_line:,} any real file of this format has",
+                                  "the file is corrupt or not in this format")
+    return newlines
 
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 11, 12, 13, 32]] = True
@@ -77,6 +105,7 @@ def scan(raw: bytes, path: str, *, numeric_only: bool = True, separators: bytes 
 
     ``separators`` are extra bytes treated as whitespace (e.g. b"," for PKU label files).
     """
+    newlines = check_line_lengths(raw, path)
     padded = np.frombuffer(raw + b" " * (_MAX_TOKEN + 1), dtype=np.uint8)
     n = len(raw)
     data = padded[:n]
@@ -88,7 +117,6 @@ def scan(raw: bytes, path: str, *, numeric_only: bool = True, separators: bytes 
     edges = np.flatnonzero(ws[1:] != ws[:-1])       # alternating token starts and ends
     start = edges[0::2]
     end = edges[1::2]
-    newlines = np.flatnonzero(data == 10)
     # token index of each line's first token; a final line without "\n" counts too
     line_ends = np.append(newlines, n) if (n == 0 or data[-1] != 10) else newlines
     first_after = np.searchsorted(start, line_ends, side="left")

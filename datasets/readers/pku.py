@@ -18,7 +18,7 @@ from ..errors import SkeletonFormatError
 from ._text import parse_numbers, read_bytes as _read_bytes, scan
 
 PKU_VALUES_PER_FRAME = 150
-PKU_NAME_RE = re.compile(r"^(\d{4})-([LMR])$")
+PKU_NAME_RE = re.compile(r"([0-9]{4})-([LMR])")   # ASCII digits, whole string (fullmatch)
 PKU_VIEWS = ("L", "M", "R")
 
 
@@ -41,10 +41,15 @@ def read_pku_skeleton(path, *, raw: bytes | None = None) -> np.ndarray:
     return values.reshape(len(rec), 2, 25, 3).astype(np.float32)
 
 
-def read_pku_labels(path, num_classes: int | None = None, *, raw: bytes | None = None) -> np.ndarray:
+LABEL_END_SLACK = 30   # frames (1 s) an interval may run past the skeleton's end; clipped there
+
+
+def read_pku_labels(path, num_classes: int | None = None, *, raw: bytes | None = None,
+                    num_frames: int | None = None) -> np.ndarray:
     """int64 ``(K, 4)`` rows ``(label, start, end, confidence)`` of a PKU-MMD label file.
 
-    Checks: 4 integers per line, 1 <= label (<= num_classes when given), 0 <= start <= end.
+    Checks: 4 integers per line, 1 <= label (<= num_classes when given), 0 <= start <= end and,
+    given the video's ``num_frames``, start inside the video and end at most LABEL_END_SLACK past it.
     """
     name = str(path) if path is not None else "<bytes>"
     tok = scan(_read_bytes(path) if raw is None else raw, name, separators=b",")
@@ -62,6 +67,9 @@ def read_pku_labels(path, num_classes: int | None = None, *, raw: bytes | None =
     top = num_classes if num_classes is not None else np.iinfo(np.int64).max
     problems = [((label < 1) | (label > top), f"label outside 1..{num_classes or 'C'}"),
                 (start < 0, "negative start frame"), (end < start, "end frame before start frame")]
+    if num_frames is not None:
+        problems.append(((start >= num_frames) | (end > num_frames + LABEL_END_SLACK),
+                         f"interval beyond the end of the {num_frames}-frame video"))
     for mask, what in problems:
         bad = np.flatnonzero(mask)
         if len(bad):
@@ -76,7 +84,7 @@ def parse_pku_name(name) -> dict:
     stem = Path(str(name)).name
     if stem.endswith(".txt"):
         stem = stem[:-4]
-    m = PKU_NAME_RE.match(stem)
+    m = PKU_NAME_RE.fullmatch(stem)
     if not m:
         raise SkeletonFormatError(name, None, "unknown file-name pattern: not a PKU-MMD Part I name",
                                   "expected XXXX-V.txt like 0291-M.txt, V in L/M/R")
@@ -88,14 +96,14 @@ def read_pku_split(path) -> dict[str, list[str]]:
     p = Path(path)
     if not p.is_file():
         raise SkeletonFormatError(p, None, "split file not found", "pass the official cross-subject.txt")
-    lines = p.read_text(errors="replace").splitlines()
+    lines = _read_bytes(p).decode(errors="replace").splitlines()
     heads = [i for i, ln in enumerate(lines) if ln.strip().rstrip(":").strip().lower().endswith("videos")]
     if len(heads) != 2:
         raise SkeletonFormatError(p, None, "expected two headed lists ('Training videos:' and "
                                   "'Validataion videos:')", "not a PKU-MMD split file")
     out = {}
     for key, a, b in (("train", heads[0], heads[1]), ("test", heads[1], len(lines))):
-        names = re.findall(r"\d{4}-[LMR]", " ".join(lines[a + 1:b]))
+        names = re.findall(r"(?<![0-9A-Za-z])[0-9]{4}-[LMR](?![0-9A-Za-z])", " ".join(lines[a + 1:b]))
         if not names:
             raise SkeletonFormatError(p, a + 2, f"the {key} list is empty")
         out[key] = names
