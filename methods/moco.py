@@ -199,13 +199,14 @@ def method_generator() -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-#: pre-training loops shared by the memory-bank methods (paper: 300 epochs of NTU-60 xsub at 128)
+#: pre-training loops shared by the memory-bank methods (paper: 300 epochs of NTU-60 xsub at 128,
+#: uniform random batches as the reference's shuffling DataLoader; small / ci keep length buckets)
 PAPER_LOOP = PretrainLoop(steps=93_900, batch_size=128, accumulation=1, grad_clip=0.0, max_frames=300,
-                          log_every=100, checkpoint_every=3130)
+                          log_every=100, checkpoint_every=3130, batching="uniform")
 SMALL_LOOP = PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=0.0, max_frames=300,
-                          log_every=50, checkpoint_every=1000)
+                          log_every=50, checkpoint_every=1000, batching="bucket")
 CI_LOOP = PretrainLoop(steps=24, batch_size=8, accumulation=1, grad_clip=0.0, max_frames=120,
-                       log_every=5, checkpoint_every=1000)
+                       log_every=5, checkpoint_every=1000, batching="bucket")
 
 
 @dataclass(frozen=True)
