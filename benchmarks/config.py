@@ -43,6 +43,12 @@ class DetectionConfig:
     theta: float = 0.5
     split: str = "xsub"
     timeline_videos: int = 4
+    stream_scope: str = "video"       # motion / bone over the whole video (as pre-training) | "window"
+
+    def __post_init__(self):
+        if self.stream_scope not in ("video", "window"):
+            raise ValueError(f"detection.stream_scope: {self.stream_scope!r} unknown; choose video (streams over "
+                             "the whole video, as pre-training) or window (per 7-frame window)")
 
 
 @dataclass(frozen=True)

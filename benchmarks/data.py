@@ -161,8 +161,14 @@ class FrameBank:
         return gathered * valid[:, :, None, None, None]
 
 
-def frame_bank(cache, rows: np.ndarray) -> FrameBank:
+def frame_bank(cache, rows: np.ndarray, transform=None) -> FrameBank:
+    """The videos of ``rows``; ``transform(x (1, T, M, V, C), lengths (1,))``, when given, maps
+    each whole video first (a method's ``detection_frames``: streams over the whole video)."""
     seqs = [np.asarray(cache.sequence(int(r)), dtype=np.float32) for r in rows]
+    if transform is not None:
+        with torch.no_grad():
+            seqs = [transform(torch.from_numpy(s)[None], torch.tensor([len(s)]))[0].float().cpu().numpy()
+                    for s in seqs]
     labels = [np.asarray(cache.frame_labels(int(r)), dtype=np.int64) for r in rows]
     lengths = [len(s) for s in seqs]
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if lengths else np.zeros(0, np.int64)

@@ -145,6 +145,15 @@ class CrosSCLR(MemoryBankMethod):
         centred = clips.float() - clips[:, :, :, CENTER_JOINT:CENTER_JOINT + 1, :].float()
         return self.encoder.features_btmvc(crossclr_stream(y_rotate_shoulders(centred), self.config.stream))
 
+    def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """frame50's spatial normalisation of every frame (rotation sign per video, as frame50
+        per sequence), then the stream over the whole video (motion x_(t+1) - x_t)."""
+        centred = x.float() - x[:, :, :, CENTER_JOINT:CENTER_JOINT + 1, :].float()
+        return crossclr_stream(y_rotate_shoulders(centred), self.config.stream)
+
+    def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.encoder.features_btmvc(clips.float())
+
     def sequence_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.video_embedding(x, lengths)
 
