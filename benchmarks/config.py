@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from methods.config import resolve_profile
 
 
+FINETUNE_PROTOCOLS = ("supplementary", "hitrs_code")   # benchmarks/tasks/protocols.py
+LINEAR_PROTOCOLS = ("suite", "crossclr")
+
+
 @dataclass(frozen=True)
 class RecognitionConfig:
     """Supplementary section 2: Adam 4e-4, batch 128; lr halved at the milestones."""
@@ -27,6 +31,16 @@ class RecognitionConfig:
     linear_lr: float = 0.01
     linear_epochs: int = 50
     split: str = "xsub"
+    protocol: str = "supplementary"   # fine-tuning: supplementary | hitrs_code (tasks/protocols.py)
+    linear_protocol: str = "suite"    # linear evaluation: suite (Adam linear_lr) | crossclr (official SGD 3.0)
+
+    def __post_init__(self):
+        if self.protocol not in FINETUNE_PROTOCOLS:
+            raise ValueError(f"recognition.protocol: {self.protocol!r} unknown; choose one of "
+                             f"{', '.join(FINETUNE_PROTOCOLS)}")
+        if self.linear_protocol not in LINEAR_PROTOCOLS:
+            raise ValueError(f"recognition.linear_protocol: {self.linear_protocol!r} unknown; choose one of "
+                             f"{', '.join(LINEAR_PROTOCOLS)}")
 
 
 @dataclass(frozen=True)
