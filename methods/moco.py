@@ -41,6 +41,24 @@ def concat_all_gather(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def gather_with_local_grad(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """All ranks' ``t`` concatenated along dim 0 in rank order (sizes may differ) and this
+    rank's row offset; the local part keeps its autograd graph, the others are constants."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return t, 0
+    size = torch.tensor([t.shape[0]], device=t.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    sizes = [int(s) for s in sizes]
+    padded = F.pad(t.detach(), (0, 0) * (t.dim() - 1) + (0, max(sizes) - t.shape[0])).contiguous()
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    parts = [p[:n] for p, n in zip(parts, sizes)]
+    parts[rank] = t
+    return torch.cat(parts), sum(sizes[:rank])
+
+
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, m: float) -> None:
     """``target <- m * target + (1 - m) * online`` over parameters (not buffers)."""
