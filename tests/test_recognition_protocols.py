@@ -53,7 +53,8 @@ def test_hitrs_code_optimizer_groups_clip_and_schedule():
 
 def _official_linear(features, labels, classes, batch, seed):
     """CrosSCLR's linear_evaluation loop written out: SGD(3.0, momentum 0.9, no decay), heads
-    N(0, .02) / zero bias, lr = base * 0.1 ** (epoch > 80), one classifier on averaged logits."""
+    N(0, .02) / zero bias, lr = base * 0.1 ** (epoch > 80) with 1-based epochs, one classifier
+    on averaged logits."""
     heads = [nn.Linear(f.shape[1], classes) for f in features]
     for h in heads:
         h.weight.data.normal_(0.0, 0.02)
@@ -61,7 +62,7 @@ def _official_linear(features, labels, classes, batch, seed):
     opt = torch.optim.SGD([p for h in heads for p in h.parameters()], lr=3.0, momentum=0.9, nesterov=False,
                           weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
-    for epoch in range(100):
+    for epoch in range(1, 101):                # the official meta_info["epoch"] counts from 1
         for group in opt.param_groups:
             group["lr"] = 3.0 * 0.1 ** np.sum(epoch > np.array([80]))
         order = torch.randperm(len(labels), generator=g)

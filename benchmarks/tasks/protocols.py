@@ -11,7 +11,7 @@ Fine-tuning (``recognition.protocol``):
 Linear evaluation (``recognition.linear_protocol``), frozen encoder features:
 * ``suite``: Adam ``linear_lr`` for ``linear_epochs``, default head init.
 * ``crossclr``: CrosSCLR's official linear_evaluation: SGD lr 3.0, momentum 0.9, no weight
-  decay, 100 epochs, x0.1 after epoch 80, head N(0, 0.02) / zero bias; "-3S" trains the three
+  decay, 100 epochs, x0.1 from epoch 81 on, head N(0, 0.02) / zero bias; "-3S" trains the three
   stream heads as one classifier on their averaged logits.
 Both report the last epoch (the official CrosSCLR script prints the best test epoch).
 """
@@ -50,7 +50,7 @@ class CrosSCLRLinear:
     momentum: float = 0.9
     weight_decay: float = 0.0
     epochs: int = 100
-    step: int = 80               # lr x0.1 in epochs > step (0-based, as the official adjust_lr)
+    step: int = 80               # lr x0.1 in 1-based epochs > step (the official adjust_lr): 81..100
     head_std: float = 0.02
 
 
@@ -124,7 +124,7 @@ def train_linear(features: list[torch.Tensor], labels: torch.Tensor, classes: in
             nn.init.normal_(h.weight, 0.0, rec.head_std)
             nn.init.zeros_(h.bias)
         optimizer = torch.optim.SGD(params, lr=rec.lr, momentum=rec.momentum, weight_decay=rec.weight_decay)
-        epochs, factor = rec.epochs, (lambda e: 0.1 if e > rec.step else 1.0)
+        epochs, factor = rec.epochs, (lambda e: 0.1 if e + 1 > rec.step else 1.0)
     base = [group["lr"] for group in optimizer.param_groups]
     g = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
