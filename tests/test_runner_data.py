@@ -105,3 +105,13 @@ def test_batch_composition_measures_what_bucketing_changes():
     # the share in uniform batches is what random pairs give: sum over bins of p(bin)^2
     p = np.bincount(lengths // 7) / len(lengths)
     assert abs(stats["uniform"]["same_length_negatives"] - float((p ** 2).sum())) < 0.01
+
+
+def test_batching_report_prints_both_orders(capsys):
+    from benchmarks.perf import batching
+    assert batching.main(["--samples", "2000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and sum("uniform" in line for line in lines) == 2
+    with pytest.raises(SystemExit) as err:
+        batching.main(["--samples", "10"])
+    assert err.value.code == 2
