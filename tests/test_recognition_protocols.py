@@ -47,6 +47,8 @@ def test_hitrs_code_optimizer_groups_clip_and_schedule():
         trace.append(optimizer.param_groups[0]["lr"])
         scheduler.step()
     assert trace == pytest.approx([4e-4 * protocols.hitrs_code_factor(e, True) for e in range(70)])
+    assert protocols.finetune_batching(cfg) == "uniform"
+    assert protocols.finetune_batching(RecognitionConfig()) == "bucket"
     sup = protocols.finetune_optimizer(model, RecognitionConfig(), pretrained=False)
     assert isinstance(sup[0], torch.optim.Adam) and sup[2:] == (70, 0.0)
 

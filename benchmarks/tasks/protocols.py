@@ -5,8 +5,9 @@ Fine-tuning (``recognition.protocol``):
   (the Hi-TRS supplementary, section 2).
 * ``hitrs_code``: the Hi-TRS code's train_on_NTU_AR.py: AdamW (weight decay 0.01, none on
   biases / norms / position tables / fuse tokens), grad-norm clip 1.0, its augmentation with
-  p = 0.5 (one of scale / noise / shear, then one of interpolation / crop), 70 epochs; lr
-  halved every 10 epochs after epoch 20 (floor x0.0025), from scratch its own steps.
+  p = 0.5 (one of scale / noise / shear, then one of interpolation / crop), uniform random
+  batches, 70 epochs; lr halved every 10 epochs after epoch 20 (floor x0.0025), from scratch
+  its own steps.
 
 Linear evaluation (``recognition.linear_protocol``), frozen encoder features:
 * ``suite``: Adam ``linear_lr`` for ``linear_epochs``, default head init.
@@ -91,6 +92,12 @@ def finetune_optimizer(model: nn.Module, cfg, pretrained: bool):
                                    {"params": plain, "weight_decay": 0.0}], lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: hitrs_code_factor(e, pretrained))
     return optimizer, scheduler, HITRS_CODE.epochs, HITRS_CODE.grad_clip
+
+
+def finetune_batching(cfg) -> str:
+    """Batch order of the fine-tuning protocol: the Hi-TRS code's shuffling DataLoader gives
+    uniform batches; the supplementary says nothing, so the suite keeps its length buckets."""
+    return "uniform" if cfg.protocol == "hitrs_code" else "bucket"
 
 
 def finetune_augment(cfg, seed: int):

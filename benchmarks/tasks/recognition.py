@@ -46,7 +46,8 @@ def finetune(ctx: TaskContext) -> tuple[np.ndarray, float]:
     optimizer, scheduler, epochs, grad_clip = protocols.finetune_optimizer(model, cfg, ctx.pretrained)
     augment = protocols.finetune_augment(cfg, ctx.seed)
     train = sequence_set(ctx.train_cache, ctx.train_rows, cfg.max_frames)
-    batches = BucketBatches(train.lengths, cfg.batch_size, seed=ctx.seed, rank=ctx.dist.rank, world=ctx.dist.world)
+    batches = BucketBatches.for_mode(protocols.finetune_batching(cfg), train.lengths, cfg.batch_size, seed=ctx.seed,
+                                     rank=ctx.dist.rank, world=ctx.dist.world)
     criterion = nn.CrossEntropyLoss()
 
     def loss_of_batch(net, batch):
