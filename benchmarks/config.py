@@ -14,6 +14,10 @@ from plumbing.config import resolve_profile
 from .metrics.intervals import METHODS as POSTPROCESS
 
 
+FINETUNE_PROTOCOLS = ("supplementary", "hitrs_code")   # benchmarks/tasks/protocols.py
+LINEAR_PROTOCOLS = ("suite", "crossclr")
+
+
 @dataclass(frozen=True)
 class RecognitionConfig:
     """Supplementary section 2: Adam 4e-4, batch 128; lr halved at the milestones."""
@@ -30,6 +34,16 @@ class RecognitionConfig:
     linear_lr: float = 0.01
     linear_epochs: int = 50
     split: str = "xsub"
+    protocol: str = "supplementary"   # fine-tuning: supplementary | hitrs_code (tasks/protocols.py)
+    linear_protocol: str = "suite"    # linear evaluation: suite (Adam linear_lr) | crossclr (official SGD 3.0)
+
+    def __post_init__(self):
+        if self.protocol not in FINETUNE_PROTOCOLS:
+            raise ValueError(f"recognition.protocol: {self.protocol!r} unknown; choose one of "
+                             f"{', '.join(FINETUNE_PROTOCOLS)}")
+        if self.linear_protocol not in LINEAR_PROTOCOLS:
+            raise ValueError(f"recognition.linear_protocol: {self.linear_protocol!r} unknown; choose one of "
+                             f"{', '.join(LINEAR_PROTOCOLS)}")
 
 
 @dataclass(frozen=True)
@@ -46,8 +60,12 @@ class DetectionConfig:
     theta: float = 0.5
     split: str = "xsub"
     timeline_videos: int = 4
+    stream_scope: str = "video"       # motion / bone over the whole video (as pre-training) | "window"
 
     def __post_init__(self):
+        if self.stream_scope not in ("video", "window"):
+            raise ValueError(f"detection.stream_scope: {self.stream_scope!r} unknown; choose video (streams over "
+                             "the whole video, as pre-training) or window (per 7-frame window)")
         if self.postprocess not in POSTPROCESS:
             raise ValueError(f"DetectionConfig.postprocess: unknown {self.postprocess!r}; choose "
                              f"{' or '.join(POSTPROCESS)}")

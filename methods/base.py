@@ -77,6 +77,17 @@ class SkeletonMethod(nn.Module, abc.ABC):
         """``(N, clip_dim)`` for detection: ``clips`` ``(N, 7, M, V, C)`` are the 7 frames
         (stride 1, dilation 4) the runner sampled around each frame, zero where outside."""
 
+    def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Whole videos ``(B, T, M, V, C)`` -> the frames detection windows are cut from: the
+        method's stream computed over the whole sequence (motion = difference of consecutive
+        video frames, as in pre-training, not of a window's dilated frames). Default: raw
+        frames, and ``detection_clip_embedding`` = ``clip_embedding`` converts each window."""
+        return x
+
+    def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
+        """``clip_embedding`` of windows cut from ``detection_frames``' output."""
+        return self.clip_embedding(clips)
+
     def encoder_parameters(self):
         """Parameters fine-tuned downstream (default: all); linear evaluation freezes them."""
         return self.parameters()

@@ -13,7 +13,8 @@ from plumbing.config import PROFILES, apply_overrides, config_hash, resolve_prof
 @dataclasses.dataclass(frozen=True)
 class PretrainLoop:
     """How the generic pre-training engine drives any method (one per method config, field
-    name ``loop``). Effective batch = ``batch_size * accumulation`` (x world size under DDP)."""
+    name ``loop``). Effective batch = ``batch_size * accumulation`` whatever the world size
+    (under DDP each rank takes ``batch_size / world`` of every micro-batch)."""
 
     steps: int = 30_000          # optimizer steps
     batch_size: int = 64         # samples per micro-batch
@@ -22,3 +23,9 @@ class PretrainLoop:
     max_frames: int = 300        # longer sequences are cut
     log_every: int = 50          # optimizer steps between log lines
     checkpoint_every: int = 1000 # optimizer steps between resumable checkpoints
+    batching: str = "uniform"    # "uniform" random batches (both references) | "bucket" by length
+
+    def __post_init__(self):
+        if self.batching not in ("uniform", "bucket"):
+            raise ValueError(f"loop.batching: {self.batching!r} unknown; choose uniform (the references' "
+                             "shuffled batches) or bucket (length-grouped, less padding)")

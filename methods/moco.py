@@ -36,6 +36,24 @@ def concat_all_gather(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def gather_with_local_grad(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """All ranks' ``t`` concatenated along dim 0 in rank order (sizes may differ) and this
+    rank's row offset; the local part keeps its autograd graph, the others are constants."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return t, 0
+    size = torch.tensor([t.shape[0]], device=t.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    sizes = [int(s) for s in sizes]
+    padded = F.pad(t.detach(), (0, 0) * (t.dim() - 1) + (0, max(sizes) - t.shape[0])).contiguous()
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    parts = [p[:n] for p, n in zip(parts, sizes)]
+    parts[rank] = t
+    return torch.cat(parts), sum(sizes[:rank])
+
+
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, m: float) -> None:
     """``target <- m * target + (1 - m) * online`` over parameters (not buffers)."""
@@ -194,13 +212,14 @@ def method_generator() -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-#: pre-training loops shared by the memory-bank methods (paper: 300 epochs of NTU-60 xsub at 128)
+#: pre-training loops shared by the memory-bank methods (paper: 300 epochs of NTU-60 xsub at 128,
+#: uniform random batches as the reference's shuffling DataLoader; small / ci keep length buckets)
 PAPER_LOOP = PretrainLoop(steps=93_900, batch_size=128, accumulation=1, grad_clip=0.0, max_frames=300,
-                          log_every=100, checkpoint_every=3130)
+                          log_every=100, checkpoint_every=3130, batching="uniform")
 SMALL_LOOP = PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=0.0, max_frames=300,
-                          log_every=50, checkpoint_every=1000)
+                          log_every=50, checkpoint_every=1000, batching="bucket")
 CI_LOOP = PretrainLoop(steps=24, batch_size=8, accumulation=1, grad_clip=0.0, max_frames=120,
-                       log_every=5, checkpoint_every=1000)
+                       log_every=5, checkpoint_every=1000, batching="bucket")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import torch
 
 import methods
 from datasets.streams import to_stream
-from methods.hitrs import HiTRS, PolynomialWarmup, make_config, parse_levels
+from methods.hitrs import HiTRS, HiTRSNet, PolynomialWarmup, make_config, parse_levels
 from tests.helpers import lr_trace
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread
@@ -189,3 +189,21 @@ def test_ci_pretraining_loss_falls():
     last = sum(h["loss"] for h in history[-8:]) / 8
     assert last < 0.9 * first, (first, last)
     assert sum(h["mjp/loss"] for h in history[-8:]) < sum(h["mjp/loss"] for h in history[:8])
+
+
+def test_reference_init_starts_a_levels_blocks_identical():
+    """Issue 14.2: the authors' encoder deep-copies one block per level."""
+    torch.manual_seed(0)
+    ref = HiTRSNet(make_config("paper", d_model=16, nhead=2, d_att=8, layers=3))
+    ind = HiTRSNet(make_config("paper", d_model=16, nhead=2, d_att=8, layers=3, init="independent"))
+    assert make_config("paper").init == "reference"
+    for level in ("frame", "clip", "video"):
+        blocks = getattr(ref.encoder, level).blocks
+        first = blocks[0].state_dict()
+        for block in blocks[1:]:
+            assert all(torch.equal(first[k], v) for k, v in block.state_dict().items())
+            assert all(p is not q for p, q in zip(blocks[0].parameters(), block.parameters()))  # copies, not ties
+        other = getattr(ind.encoder, level).blocks
+        assert not torch.equal(other[0].qkv.weight, other[1].qkv.weight)
+    with pytest.raises(ValueError, match="HiTRSConfig.init"):
+        make_config("ci", init="copy")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import datasets
-from benchmarks.engine.data import BucketBatches, frame_bank, sequence_set, window_indices
+from benchmarks.engine.data import BucketBatches, batch_composition, frame_bank, sequence_set, window_indices
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "synthetic-small"
 
@@ -60,3 +60,58 @@ def test_bucket_batches_cover_each_sample_once_and_shard_evenly():
     assert len(shards[0]) == len(shards[1])
     other = BucketBatches(lengths, 8, seed=3).epoch(1)
     assert [b.tolist() for b in other] != [b.tolist() for b in whole]
+
+
+@pytest.mark.parametrize("mode", ["uniform", "bucket"])
+def test_under_ddp_the_ranks_split_each_global_batch(mode):
+    """Issue 14.4: the global batch is the configured one whatever the world size."""
+    lengths = np.random.default_rng(2).integers(20, 300, size=200)
+    whole = BucketBatches.for_mode(mode, lengths, 16, seed=5, drop_last=True).epoch(2)
+    shards = [BucketBatches.for_mode(mode, lengths, 16, seed=5, drop_last=True, rank=r, world=4).epoch(2)
+              for r in range(4)]
+    assert all(len(s) == len(whole) for s in shards)
+    for k, batch in enumerate(whole):
+        assert all(len(s[k]) == 4 for s in shards)
+        assert np.concatenate([s[k] for s in shards]).tolist() == batch.tolist()
+    with pytest.raises(ValueError, match="not divisible by the world size 3"):
+        BucketBatches.for_mode(mode, lengths, 16, seed=5, drop_last=True, rank=0, world=3)
+
+
+def test_uniform_batches_ignore_length_like_a_shuffling_dataloader():
+    """Issue 14.1: both references draw batches as slices of a random permutation, so which
+    samples share a batch cannot depend on their lengths; bucketing makes it depend on them."""
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(20, 300, size=512), rng.integers(20, 300, size=512)
+
+    def members(mode, lengths):
+        return sorted(tuple(sorted(x.tolist())) for x in
+                      BucketBatches.for_mode(mode, lengths, 32, seed=7, drop_last=True).epoch(0))
+
+    assert members("uniform", a) == members("uniform", b)
+    assert members("bucket", a) != members("bucket", b)
+    with pytest.raises(ValueError, match="batching 'sorted' unknown"):
+        BucketBatches.for_mode("sorted", a, 32, seed=7)
+
+
+def test_batch_composition_measures_what_bucketing_changes():
+    """The figures documented in docs/perf.md: NTU-like lengths, batch 64 (Hi-TRS micro-batch)."""
+    from benchmarks.perf.lengths import sample_lengths
+    lengths = sample_lengths(20_000, seed=0)
+    stats = {mode: batch_composition(lengths, BucketBatches.for_mode(mode, lengths, 64, seed=0,
+                                                                      drop_last=True).epoch(0))
+             for mode in ("uniform", "bucket")}
+    assert 140 < stats["uniform"]["length_spread"] < 185 and 20 < stats["bucket"]["length_spread"] < 40
+    assert stats["uniform"]["same_length_negatives"] < 0.1 < 0.35 < stats["bucket"]["same_length_negatives"]
+    # the share in uniform batches is what random pairs give: sum over bins of p(bin)^2
+    p = np.bincount(lengths // 7) / len(lengths)
+    assert abs(stats["uniform"]["same_length_negatives"] - float((p ** 2).sum())) < 0.01
+
+
+def test_batching_report_prints_both_orders(capsys):
+    from benchmarks.perf import batching
+    assert batching.main(["--samples", "2000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and sum("uniform" in line for line in lines) == 2
+    with pytest.raises(SystemExit) as err:
+        batching.main(["--samples", "10"])
+    assert err.value.code == 2

@@ -1,8 +1,11 @@
-"""Batches for the runner: padded variable-length sequences, length buckets, detection windows.
+"""Batches for the runner: padded variable-length sequences, epoch orders, detection windows.
 
 All methods receive ``x (B, T, M, 25, 3)`` zero-padded plus ``lengths`` (methods/base.py).
-Batches are built from the memory-mapped caches of the data layer; bucketing by length keeps
-padding (and wasted compute) low without changing which samples an epoch visits.
+Batches are built from the memory-mapped caches of the data layer and padded only to their own
+longest sample. Two epoch orders (``loop.batching``): ``uniform`` = consecutive slices of a
+random permutation (what both reference codes' shuffling DataLoaders do; the paper profile),
+``bucket`` = samples of similar length grouped (less padding, but batch composition then
+depends on length: see docs/perf.md "Batch composition").
 """
 from __future__ import annotations
 
@@ -61,9 +64,15 @@ def sequence_set(cache, rows: np.ndarray, max_frames: int, split_bodies: bool = 
     return SequenceSet(cache, rows, bodies, labels, lengths, max_frames)
 
 
+BATCHING = {"uniform": 1, "bucket": 8}   # epoch order -> length-sorted chunk size in batches
+
+
 class BucketBatches:
     """Seeded epoch order: shuffle, sort within chunks of ``bucket`` batches by length, shuffle
-    the batches. Position (epoch, batch) is resumable."""
+    the batches (``bucket=1``: uniform random batches). Position (epoch, batch) is resumable.
+
+    Under DDP (``world > 1``) every batch is the global batch: rank ``r`` takes the ``r``-th of
+    ``world`` equal shares of it, so the effective batch does not grow with the world size."""
 
     def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True,
                  bucket: int = 8, drop_last: bool = False, rank: int = 0, world: int = 1):
@@ -74,6 +83,16 @@ class BucketBatches:
         self.bucket = bucket
         self.drop_last = drop_last
         self.rank, self.world = rank, world
+        if world > 1 and drop_last and batch_size % world:
+            raise ValueError(f"batch size {batch_size} is not divisible by the world size {world}: the global "
+                             f"batch is shared evenly between ranks; choose a multiple of {world}")
+
+    @classmethod
+    def for_mode(cls, batching: str, lengths: np.ndarray, batch_size: int, seed: int, **kwargs) -> "BucketBatches":
+        """The epoch order named by a config's ``batching`` field ("uniform" | "bucket")."""
+        if batching not in BATCHING:
+            raise ValueError(f"batching {batching!r} unknown; choose one of {', '.join(BATCHING)}")
+        return cls(lengths, batch_size, seed, bucket=BATCHING[batching], **kwargs)
 
     def epoch(self, epoch: int) -> list[np.ndarray]:
         n = len(self.lengths)
@@ -90,10 +109,26 @@ class BucketBatches:
             if self.drop_last and batches and len(batches[-1]) < self.batch_size and len(batches) > 1:
                 batches = batches[:-1]
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        if self.world > 1:  # every rank takes every world-th batch; equal counts on all ranks
-            usable = len(batches) - len(batches) % self.world
-            batches = batches[self.rank:usable:self.world]
+        if self.world > 1:  # rank r: the r-th share of every global batch (too-small batches dropped)
+            batches = [np.array_split(b, self.world)[self.rank] for b in batches if len(b) >= self.world]
         return batches
+
+
+def batch_composition(lengths: np.ndarray, batches: list[np.ndarray], resolution: int = 7) -> dict[str, float]:
+    """How much a batch's members share their length: mean (max - min) length inside a batch,
+    and the share of in-batch (anchor, negative) pairs whose lengths fall into the same
+    ``resolution``-frame bin (Hi-TRS: the same number of 7-frame clips, a shortcut cue for
+    next-clip InfoNCE; for MoCo, batch-norm statistics then encode length)."""
+    lengths = np.asarray(lengths)
+    full = [b for b in batches if len(b) > 1]
+    if not full:
+        return {"length_spread": 0.0, "same_length_negatives": 0.0}
+    size = min(len(b) for b in full)
+    lens = np.stack([lengths[b[:size]] for b in full])                       # (batches, size)
+    bins = lens // resolution
+    same = (bins[:, :, None] == bins[:, None, :]).sum(axis=(1, 2)) - size   # pairs i != j
+    return {"length_spread": float((lens.max(1) - lens.min(1)).mean()),
+            "same_length_negatives": float(same.sum() / (len(full) * size * (size - 1)))}
 
 
 def window_indices(t: torch.Tensor, length: torch.Tensor, window: int = 7, dilation: int = 4):
@@ -126,8 +161,14 @@ class FrameBank:
         return gathered * valid[:, :, None, None, None]
 
 
-def frame_bank(cache, rows: np.ndarray) -> FrameBank:
+def frame_bank(cache, rows: np.ndarray, transform=None) -> FrameBank:
+    """The videos of ``rows``; ``transform(x (1, T, M, V, C), lengths (1,))``, when given, maps
+    each whole video first (a method's ``detection_frames``: streams over the whole video)."""
     seqs = [np.asarray(cache.sequence(int(r)), dtype=np.float32) for r in rows]
+    if transform is not None:
+        with torch.no_grad():
+            seqs = [transform(torch.from_numpy(s)[None], torch.tensor([len(s)]))[0].float().cpu().numpy()
+                    for s in seqs]
     labels = [np.asarray(cache.frame_labels(int(r)), dtype=np.int64) for r in rows]
     lengths = [len(s) for s in seqs]
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if lengths else np.zeros(0, np.int64)

@@ -40,8 +40,10 @@ def wrap_ddp(model: nn.Module, ctx) -> nn.Module:
 
 
 def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batches: Callable[[int], list],
-        loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx, desc: str) -> float:
-    """Train for ``epochs`` (scheduler stepped per epoch); returns training samples/s."""
+        loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx, desc: str,
+        grad_clip: float = 0.0) -> float:
+    """Train for ``epochs`` (scheduler stepped per epoch; grad-norm clip when ``grad_clip > 0``);
+    returns training samples/s."""
     trained = wrap_ddp(model, ctx)
     if ctx.compile:
         trained = torch.compile(trained, dynamic=True)  # variable lengths: one graph, not one per shape
@@ -56,6 +58,8 @@ def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batch
                 raise FloatingPointError(f"{desc}: non-finite loss in epoch {epoch}; no metrics written")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
             seen += int(batch[0].shape[0]) * ctx.dist.world
         scheduler.step()

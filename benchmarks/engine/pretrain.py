@@ -167,8 +167,8 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
     method.to(device)
     torch.manual_seed(seed)
     optimizer, scheduler = method.configure_pretraining()
-    batches = BucketBatches(data.lengths, loop.batch_size, seed=seed, shuffle=True, drop_last=True,
-                            rank=dist.rank, world=dist.world)
+    batches = BucketBatches.for_mode(loop.batching, data.lengths, loop.batch_size, seed=seed, shuffle=True,
+                                     drop_last=True, rank=dist.rank, world=dist.world)
     step, epoch, position, seen = 0, 0, 0, 0
     state = _load_resume_state(folder, log)
     if state is not None:

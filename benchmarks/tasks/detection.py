@@ -15,14 +15,28 @@ from .common import TaskContext, TaskOutput, step_schedule
 class ClipClassifier(nn.Module):
     """Method's clip embedding of the window around a frame -> Linear(classes + background)."""
 
-    def __init__(self, method, num_classes: int, window: int, dilation: int):
+    def __init__(self, method, num_classes: int, window: int, dilation: int, stream_scope: str = "video"):
         super().__init__()
         self.method = method
         self.head = nn.Linear(method.clip_dim, num_classes + 1)
         self.window, self.dilation = window, dilation
+        self.embed = method.detection_clip_embedding if stream_scope == "video" else method.clip_embedding
 
     def forward(self, clips):
-        return self.head(self.method.clip_embedding(clips))
+        return self.head(self.embed(clips))
+
+
+def _bank(cache, rows, method, cfg, device):
+    """Frames windows are cut from: the method's stream over each whole video
+    (``stream_scope="video"``, as pre-training) or raw frames (``"window"``: each window
+    converts itself, so motion is a difference of the window's dilated frames)."""
+    if cfg.stream_scope == "window":
+        return frame_bank(cache, rows)
+    was_training = method.training
+    method.eval()
+    bank = frame_bank(cache, rows, lambda x, lengths: method.detection_frames(x.to(device), lengths.to(device)))
+    method.train(was_training)
+    return bank
 
 
 def _score(probs_per_video: dict[str, np.ndarray], test_cache, rows, cfg) -> tuple[dict, dict]:
@@ -55,8 +69,8 @@ def run(ctx: TaskContext) -> TaskOutput:
     torch.manual_seed(ctx.seed)
     method = ctx.make_method()
     num_classes = ctx.train_cache.num_classes
-    model = ClipClassifier(method, num_classes, cfg.window, cfg.dilation).to(ctx.device)
-    train = frame_bank(ctx.train_cache, ctx.train_rows)
+    model = ClipClassifier(method, num_classes, cfg.window, cfg.dilation, cfg.stream_scope).to(ctx.device)
+    train = _bank(ctx.train_cache, ctx.train_rows, method, cfg, ctx.device)
     frames = torch.arange(0, len(train.labels), cfg.train_frame_stride)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = step_schedule(optimizer, (), 1.0)
@@ -76,7 +90,7 @@ def run(ctx: TaskContext) -> TaskOutput:
 
     rate = fit(model, model.parameters(), optimizer, scheduler, cfg.epochs, epoch_batches, loss_of_batch, ctx,
                desc=f"detection {ctx.method_name}")
-    test = frame_bank(ctx.test_cache, ctx.test_rows)
+    test = _bank(ctx.test_cache, ctx.test_rows, method, cfg, ctx.device)
     all_frames = torch.arange(len(test.labels))
     batches = ((test.clips(all_frames[i:i + cfg.batch_size], cfg.window, cfg.dilation).to(ctx.device),)
                for i in range(0, len(all_frames), cfg.batch_size))

@@ -1,4 +1,5 @@
-"""Action recognition: fine-tuning (supplementary schedules) and linear evaluation; top-1/top-5."""
+"""Action recognition: fine-tuning and linear evaluation under named protocols
+(``protocols.py``: the supplementary's, the Hi-TRS code's, CrosSCLR's); top-1/top-5."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,8 @@ from torch import nn
 from ..engine.data import BucketBatches, sequence_set
 from ..metrics import topk_accuracy
 from ..engine.loops import MethodCall, fit, predict_batches
-from .common import TaskContext, TaskOutput, step_schedule
+from . import protocols
+from .common import TaskContext, TaskOutput
 
 
 class VideoClassifier(nn.Module):
@@ -38,16 +40,15 @@ def _in_input_order(outputs: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 
 
 def finetune(ctx: TaskContext) -> tuple[np.ndarray, float]:
-    """Supplementary protocol: Adam, lr halved at the milestones of the pre-trained / scratch schedule."""
+    """Fine-tuning under ``recognition.protocol`` (protocols.py): the supplementary's by default."""
     cfg = ctx.task_config
     torch.manual_seed(ctx.seed)
     model = VideoClassifier(ctx.make_method(), ctx.train_cache.num_classes).to(ctx.device)
-    epochs = cfg.epochs_pretrained if ctx.pretrained else cfg.epochs_scratch
-    milestones = cfg.milestones_pretrained if ctx.pretrained else cfg.milestones_scratch
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = step_schedule(optimizer, milestones, cfg.lr_decay)
+    optimizer, scheduler, epochs, grad_clip = protocols.finetune_optimizer(model, cfg, ctx.pretrained)
+    augment = protocols.finetune_augment(cfg, ctx.seed)
     train = sequence_set(ctx.train_cache, ctx.train_rows, cfg.max_frames)
-    batches = BucketBatches(train.lengths, cfg.batch_size, seed=ctx.seed, rank=ctx.dist.rank, world=ctx.dist.world)
+    batches = BucketBatches.for_mode(protocols.finetune_batching(cfg), train.lengths, cfg.batch_size, seed=ctx.seed,
+                                     rank=ctx.dist.rank, world=ctx.dist.world)
     criterion = nn.CrossEntropyLoss()
 
     def loss_of_batch(net, batch):
@@ -57,19 +58,22 @@ def finetune(ctx: TaskContext) -> tuple[np.ndarray, float]:
     def epoch_batches(epoch):
         for items in batches.epoch(epoch):
             x, lengths, labels = train.batch(items)
+            if augment is not None:
+                x, lengths = augment(x, lengths)
             yield x.to(ctx.device), lengths.to(ctx.device), labels.to(ctx.device)
 
     rate = fit(model, model.parameters(), optimizer, scheduler, epochs, epoch_batches, loss_of_batch, ctx,
-               desc=f"finetune {ctx.method_name}")
+               desc=f"finetune {ctx.method_name}", grad_clip=grad_clip)
     test = sequence_set(ctx.test_cache, ctx.test_rows, cfg.max_frames)
     batches_, order = _eval_batches(test, cfg.batch_size, ctx.device)
     logits = _in_input_order(predict_batches(model, batches_, ctx), order)
     return torch.softmax(logits, dim=-1).numpy(), rate
 
 
-def linear_evaluation(ctx: TaskContext) -> np.ndarray:
+def linear_evaluation(ctx: TaskContext) -> tuple[np.ndarray, dict]:
     """Frozen encoder (eval mode): embeddings are computed once, then only the linear head is
-    trained (lr ``linear_lr``, no decay) - identical to re-running the frozen encoder every epoch."""
+    trained under ``recognition.linear_protocol`` - identical to re-running the frozen encoder
+    every epoch. Returns test probabilities and what a joint "-3S" classifier needs."""
     cfg = ctx.task_config
     torch.manual_seed(ctx.seed)
     embed = MethodCall(ctx.make_method(), "video_embedding").to(ctx.device)
@@ -79,19 +83,13 @@ def linear_evaluation(ctx: TaskContext) -> np.ndarray:
         batches_, order = _eval_batches(data, cfg.batch_size, ctx.device)
         features[part] = _in_input_order(predict_batches(embed, batches_, ctx), order)
     labels = torch.from_numpy(ctx.train_cache.manifest["label"].to_numpy()[ctx.train_rows].astype(np.int64))
-    head = nn.Linear(features["train"].shape[1], ctx.train_cache.num_classes)
-    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.linear_lr)
-    g = torch.Generator().manual_seed(ctx.seed)
-    for _ in range(cfg.linear_epochs):
-        order = torch.randperm(len(labels), generator=g)
-        for i in range(0, len(order), cfg.batch_size):
-            items = order[i:i + cfg.batch_size]
-            loss = nn.functional.cross_entropy(head(features["train"][items]), labels[items])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    with torch.no_grad():
-        return torch.softmax(head(features["test"]), dim=-1).numpy()
+    classes = ctx.train_cache.num_classes
+    heads = protocols.train_linear([features["train"]], labels, classes, cfg, ctx.seed)
+    joint = {}
+    if cfg.linear_protocol == "crossclr":  # "-3S" trains one classifier over the three streams
+        joint = {"train": features["train"], "test": features["test"], "labels": labels, "classes": classes,
+                 "config": cfg, "seed": ctx.seed}
+    return protocols.linear_probs(heads, [features["test"]]), joint
 
 
 def percent(fractions: dict[str, float], prefix: str = "") -> dict[str, float]:
@@ -104,9 +102,11 @@ def run(ctx: TaskContext) -> TaskOutput:
     metrics = percent(topk_accuracy(probs, labels, ks=(1, 5)))
     outputs = {"probs": probs, "labels": labels}
     if ctx.task_config.linear_eval:
-        linear_probs = linear_evaluation(ctx)
+        linear_probs, joint = linear_evaluation(ctx)
         metrics.update(percent(topk_accuracy(linear_probs, labels, ks=(1, 5)), prefix="linear_"))
         outputs["linear_probs"] = linear_probs
+        if joint:
+            outputs["linear_features"] = joint
     return TaskOutput(metrics=metrics, outputs=outputs, samples_per_s=rate)
 
 
@@ -114,7 +114,14 @@ def combine_streams(outputs: list[dict]) -> dict[str, float]:
     """'-3s': average the stream models' class probabilities, then score."""
     labels = outputs[0]["labels"]
     metrics = percent(topk_accuracy(np.mean([o["probs"] for o in outputs], axis=0), labels, ks=(1, 5)))
-    if all("linear_probs" in o for o in outputs):
+    if all("linear_features" in o for o in outputs):  # crossclr protocol: one classifier on averaged logits
+        setup = outputs[0]["linear_features"]
+        parts = [o["linear_features"] for o in outputs]
+        heads = protocols.train_linear([p["train"] for p in parts], setup["labels"], setup["classes"],
+                                       setup["config"], setup["seed"])
+        mean = protocols.linear_probs(heads, [p["test"] for p in parts])
+        metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
+    elif all("linear_probs" in o for o in outputs):
         mean = np.mean([o["linear_probs"] for o in outputs], axis=0)
         metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
     return metrics

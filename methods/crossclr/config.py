@@ -27,9 +27,13 @@ class CrosSCLRConfig(MemoryBankConfig):
     context: bool = True
     # augmentation: temporal crop (mirror pad T // 6) then shear
     pad_ratio: float = 1 / 6
-    # reproduce two of the reference's known bugs (shared projection layer across streams,
-    # only the motion key encoder updated in the cross phase)
-    faithful_bugs: bool = False
+    # the official implementation's behaviour (the Hi-TRS supplementary ran CrosSCLR with it):
+    # motion / bone heads = Linear-ReLU-(the joint's whole MLP), only the motion key encoder
+    # moves in the cross phase. False = the paper's description (three separate MLPs).
+    faithful_bugs: bool = True
+    # "reference": weights_init (conv / linear N(0, .02), BN weight N(1, .02)) applied after the
+    # q -> k copy, so keys start independent (official code); "moco": torch defaults, key = query
+    init: str = "reference"
 
     def __post_init__(self):
         if self.stream not in STREAMS:
@@ -38,6 +42,8 @@ class CrosSCLRConfig(MemoryBankConfig):
             raise ValueError(f"crossclr: cross_start is a fraction of loop.steps in [0, 1], got {self.cross_start}")
         if self.topk < 1 or self.topk > self.queue_size:
             raise ValueError(f"crossclr: topk must lie in [1, queue_size], got {self.topk}")
+        if self.init not in ("reference", "moco"):
+            raise ValueError(f"crossclr: init must be reference or moco, got {self.init!r}")
         if self.faithful_bugs and not self.mlp:
             raise ValueError("crossclr: faithful_bugs reproduces the shared MLP projection; it needs mlp=True")
 
@@ -45,9 +51,10 @@ class CrosSCLRConfig(MemoryBankConfig):
 PROFILES = {
     "paper": CrosSCLRConfig(),
     # a few thousand steps on one GPU: same network, smaller queue
-    "small": CrosSCLRConfig(queue_size=8192, loop=SMALL_LOOP),
-    # CPU, seconds: tiny widths and queue
-    "ci": CrosSCLRConfig(hidden_channels=4, hidden_dim=32, feature_dim=16, queue_size=32, momentum=0.99, dropout=0.0, loop=CI_LOOP),
+    "small": CrosSCLRConfig(queue_size=8192, loop=SMALL_LOOP, faithful_bugs=False, init="moco"),
+    # CPU, seconds: tiny widths and queue (small / ci keep the paper-description behaviour they had)
+    "ci": CrosSCLRConfig(hidden_channels=4, hidden_dim=32, feature_dim=16, queue_size=32, momentum=0.99, dropout=0.0,
+                         loop=CI_LOOP, faithful_bugs=False, init="moco"),
 }
 
 

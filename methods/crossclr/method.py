@@ -19,7 +19,7 @@ from datasets.preprocess import CENTER_JOINT, frame50, y_rotate_shoulders
 from datasets.streams import to_stream
 
 from .. import register
-from ..moco import MemoryBankMethod, MomentumPair, info_nce, method_generator, top1_accuracy
+from ..moco import MemoryBankMethod, MomentumPair, frozen_copy, info_nce, method_generator, top1_accuracy
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import STREAMS, CrosSCLRConfig, make_config
 from .mining import cross_view_losses
@@ -29,6 +29,31 @@ def crossclr_stream(x: torch.Tensor, stream: str) -> torch.Tensor:
     """Joint / motion / bone of a fixed-length ``(B, T, M, V, C)``; CrosSCLR's motion is the
     forward difference x_{t+1} - x_t (last frame 0)."""
     return to_stream(x, stream, forward_motion=True)
+
+
+def reference_weights_init(module: nn.Module) -> None:
+    """The reference processors' ``weights_init``: conv / linear weights N(0, 0.02) with zero
+    bias, batch-norm weights N(1, 0.02) with zero bias; other parameters (edge importance)
+    keep their values. Applied to the whole model, key encoders included."""
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def share_joint_mlp(pairs: nn.ModuleDict, hidden_dim: int) -> None:
+    """The official 3-view model's MLP: the motion and bone heads wrap the joint encoder's head
+    after it was already replaced by its MLP, so they compute Linear -> ReLU -> (the joint's
+    whole MLP): 3 Linear layers, the last two (4 tensors) shared with the joint stream; the
+    key encoders likewise share the joint key head."""
+    joint = pairs["joint"]
+    for s in ("motion", "bone"):
+        first = nn.Linear(hidden_dim, hidden_dim)
+        pairs[s].encoder_q.projection = nn.Sequential(first, nn.ReLU(), joint.encoder_q.projection)
+        pairs[s].encoder_k.projection = nn.Sequential(frozen_copy(first), nn.ReLU(), joint.encoder_k.projection)
 
 
 @register("crossclr", make_config)
@@ -46,16 +71,21 @@ class CrosSCLR(MemoryBankMethod):
                             dim=config.feature_dim, momentum=config.momentum, temperature=config.temperature,
                             bn_splits=config.bn_splits)
             for s in STREAMS})
-        if config.faithful_bugs:  # reference: motion/bone MLPs end in the joint MLP's last layer
-            for s in ("motion", "bone"):
-                self.pairs[s].encoder_q.projection[2] = self.pairs["joint"].encoder_q.projection[2]
-                self.pairs[s].encoder_k.projection[2] = self.pairs["joint"].encoder_k.projection[2]
+        if config.faithful_bugs:
+            share_joint_mlp(self.pairs, config.hidden_dim)
+        if config.init == "reference":
+            self.apply(reference_weights_init)  # after the q -> k copy: keys start independent
         self.generator = method_generator()
         self.cross_view = False
 
     # ---- pre-training -------------------------------------------------------------------
     def on_step_start(self, step: int, total_steps: int) -> None:
         self.cross_view = step >= round(self.config.cross_start * total_steps)
+        if step == 0 and self.config.init == "reference":
+            # the reference moves the key encoders before each step's keys (we: after each optimizer
+            # step); with independent initial keys the very first move matters: do it here
+            for s in STREAMS:
+                self.pairs[s].update_key_encoder()
 
     def _view(self, x50: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -107,6 +137,15 @@ class CrosSCLR(MemoryBankMethod):
         temporal resize: the 7 sampled frames go through the encoder as they are."""
         centred = clips.float() - clips[:, :, :, CENTER_JOINT:CENTER_JOINT + 1, :].float()
         return self.encoder.features_btmvc(crossclr_stream(y_rotate_shoulders(centred), self.config.stream))
+
+    def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """frame50's spatial normalisation of every frame (rotation sign per video, as frame50
+        per sequence), then the stream over the whole video (motion x_(t+1) - x_t)."""
+        centred = x.float() - x[:, :, :, CENTER_JOINT:CENTER_JOINT + 1, :].float()
+        return crossclr_stream(y_rotate_shoulders(centred), self.config.stream)
+
+    def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.encoder.features_btmvc(clips.float())
 
     def encoder_parameters(self):
         return self.encoder.parameters()

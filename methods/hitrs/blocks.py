@@ -11,6 +11,7 @@ same softmax because no row is ever fully masked.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -44,8 +45,15 @@ class Block(nn.Module):
         return x + self.drop(self.fc2(F.gelu(self.fc1(self.ffn_norm(x)))))
 
 
-def make_blocks(layers: int, width: int, ffn: int, heads: int, head_dim: int, dropout: float) -> nn.ModuleList:
-    """``layers`` identical-shape blocks (no final LayerNorm after the stack, as the reference)."""
+def make_blocks(layers: int, width: int, ffn: int, heads: int, head_dim: int, dropout: float,
+                copies: bool = False) -> nn.ModuleList:
+    """``layers`` identical-shape blocks (no final LayerNorm after the stack, as the reference).
+
+    ``copies``: every block starts as a deep copy of one drawn block (the reference builds a
+    level's stack that way); else each block is drawn independently."""
+    if copies:
+        first = Block(width, ffn, heads, head_dim, dropout)
+        return nn.ModuleList([first] + [copy.deepcopy(first) for _ in range(layers - 1)])
     return nn.ModuleList(Block(width, ffn, heads, head_dim, dropout) for _ in range(layers))
 
 

@@ -46,6 +46,7 @@ class HiTRSConfig:
     stride: int = 7           # clip stride (frames)
     dilation: int = 2         # frame step inside a clip
     max_clips: int = 200      # V-TRS position table
+    init: str = "reference"   # "reference": a level's blocks start as copies of one block; "independent"
     # ---- pretext tasks
     mask_prob: float = 0.15           # joints picked for masked-joint prediction
     mask_token_prob: float = 0.8      # of the picked: replaced by mask_value
@@ -81,6 +82,9 @@ class HiTRSConfig:
         for name in ("nhead", "d_att", "layers", "window", "stride", "dilation", "max_clips"):
             if getattr(self, name) < 1:
                 raise ValueError(f"HiTRSConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.init not in ("reference", "independent"):
+            raise ValueError(f"HiTRSConfig.init: {self.init!r} unknown; choose reference (a level's blocks start "
+                             "identical, as the authors' code) or independent")
         if self.window % 2 == 0:
             raise ValueError(f"HiTRSConfig.window must be odd (clips are centred on a frame), got {self.window}")
         if not 0.0 <= self.mask_prob <= 1.0 or self.mask_token_prob + self.mask_random_prob > 1.0:
@@ -94,16 +98,18 @@ class HiTRSConfig:
 
 def _ci_loop() -> PretrainLoop:
     return PretrainLoop(steps=40, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=48,
-                        log_every=5, checkpoint_every=20)
+                        log_every=5, checkpoint_every=20, batching="bucket")
 
 
 PROFILES: dict[str, HiTRSConfig] = {
     "paper": HiTRSConfig(loop=PretrainLoop(steps=30_000, batch_size=64, accumulation=4, grad_clip=1.0,
                                            max_frames=300, log_every=50, checkpoint_every=1000)),
     "small": HiTRSConfig(d_model=64, nhead=4, d_att=32, layers=2, warmup_steps=200, schedule_horizon=3000,
+                         init="independent",
                          loop=PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=1.0,
-                                           max_frames=300, log_every=50, checkpoint_every=500)),
-    "ci": HiTRSConfig(d_model=16, nhead=2, d_att=8, layers=1, dropout=0.1, lr=1e-3, warmup_steps=5,
+                                           max_frames=300, log_every=50, checkpoint_every=500,
+                                           batching="bucket")),
+    "ci": HiTRSConfig(d_model=16, nhead=2, d_att=8, layers=1, dropout=0.1, lr=1e-3, warmup_steps=5, init="independent",
                       schedule_horizon=40, lr_end=1e-5, loop=_ci_loop()),
 }
 

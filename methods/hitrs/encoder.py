@@ -56,7 +56,8 @@ class FrameTRS(nn.Module):
         self.embed = nn.Linear(COORDS, d)
         self.embed_norm = nn.LayerNorm(d)
         self.pos = nn.Parameter(sincos_1d(JOINTS, d))
-        self.blocks = make_blocks(cfg.layers, d, d, cfg.nhead, cfg.d_att, cfg.dropout)
+        self.blocks = make_blocks(cfg.layers, d, d, cfg.nhead, cfg.d_att, cfg.dropout,
+                                  copies=cfg.init == "reference")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (..., 25, 3) -> (..., 25, d); every frame independently, no mask."""
@@ -75,7 +76,8 @@ class ClipTRS(nn.Module):
         self.embed = nn.Linear(d, 2 * d)
         self.pos = nn.Parameter(sincos_2d(2 * d, cfg.window, JOINTS))
         self.fuse = nn.Parameter(torch.rand(2 * d))
-        self.blocks = make_blocks(cfg.layers, 2 * d, d, cfg.nhead, cfg.d_att, cfg.dropout)
+        self.blocks = make_blocks(cfg.layers, 2 * d, d, cfg.nhead, cfg.d_att, cfg.dropout,
+                                  copies=cfg.init == "reference")
         self.register_buffer("mask", clip_attention_mask(cfg.window), persistent=False)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
@@ -98,7 +100,8 @@ class VideoTRS(nn.Module):
         self.embed = nn.Linear(2 * d, 4 * d)
         self.pos = nn.Parameter(sincos_1d(cfg.max_clips, 4 * d))
         self.fuse = nn.Parameter(torch.rand(4 * d))
-        self.blocks = make_blocks(cfg.layers, 4 * d, 2 * d, cfg.nhead, cfg.d_att, cfg.dropout)
+        self.blocks = make_blocks(cfg.layers, 4 * d, 2 * d, cfg.nhead, cfg.d_att, cfg.dropout,
+                                  copies=cfg.init == "reference")
 
     def forward(self, clips: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``clips`` (B, W, 2d), ``valid`` (B, W) bool -> video embedding (B, 4d)."""

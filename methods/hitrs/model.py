@@ -142,6 +142,14 @@ class HiTRS(SkeletonMethod):
         computed on the clip as given (motion = difference of consecutive clip frames)."""
         return self.net.encoder.clip_embedding(to_stream(clips, self.config.stream))
 
+    def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The stream over whole videos (motion x_t - x_(t-1) as in pre-training)."""
+        return to_stream(x, self.config.stream, lengths.to(x.device).long())
+
+    def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
+        """C-TRS embedding of windows already in the stream."""
+        return self.net.encoder.clip_embedding(clips)
+
     def encoder_parameters(self):
         """F/C/V-TRS (the pretext heads are not used downstream)."""
         return self.net.encoder.parameters()

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..moco import gather_with_local_grad
 from .config import COORDS, HiTRSConfig
 from .encoder import HiTRSEncoder
 from .windows import pad_frames, pad_sequence, window_index
@@ -131,14 +132,19 @@ def order_loss(orig_logits: torch.Tensor, perm_logits: torch.Tensor, weight: tor
 def info_nce(pred: torch.Tensor, target: torch.Tensor, temperature: float,
              valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """InfoNCE over the batch: L2-normalised ``pred`` vs ``target``, the other rows' targets are
-    negatives. ``valid`` rows/columns (bool) take part; others are excluded. Returns loss, top-1 acc."""
+    negatives. ``valid`` rows/columns (bool) take part; others are excluded. Returns loss, top-1 acc.
+
+    Under torch.distributed the targets of every rank are gathered (gradient only through the
+    local part), so the negatives are the global batch's, as on one device."""
     p = F.normalize(pred.float(), dim=1)
     t = F.normalize(target.float(), dim=1)
-    logits = p @ t.T / temperature
-    labels = torch.arange(logits.shape[0], device=logits.device)
     if valid is None:
-        valid = torch.ones_like(labels, dtype=torch.bool)
-    logits = logits.masked_fill(~valid[None, :], -1e4)        # finite: no NaN even if all invalid
+        valid = torch.ones(p.shape[0], dtype=torch.bool, device=p.device)
+    t_all, offset = gather_with_local_grad(t)
+    valid_all = gather_with_local_grad(valid.float())[0] > 0.5
+    logits = p @ t_all.T / temperature
+    labels = offset + torch.arange(logits.shape[0], device=logits.device)
+    logits = logits.masked_fill(~valid_all[None, :], -1e4)    # finite: no NaN even if all invalid
     w = valid.float()
     ce = F.cross_entropy(logits, labels, reduction="none")
     denom = w.sum().clamp(min=1)

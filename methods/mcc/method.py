@@ -120,6 +120,18 @@ class MCC(MemoryBankMethod):
         x = centre(clips.float(), torch.full((n,), t // 2, device=clips.device))
         return self.encoder.features_btmvc(to_stream(x, self.config.stream))
 
+    def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Motion / bone over the whole video (both ignore the clip's centring); joints stay raw
+        and are centred per window by ``clip_embedding``."""
+        if self.config.stream == "joint":
+            return x
+        return to_stream(x.float(), self.config.stream, lengths.to(x.device))
+
+    def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
+        if self.config.stream == "joint":
+            return self.clip_embedding(clips)
+        return self.encoder.features_btmvc(clips.float())
+
     def encoder_parameters(self):
         return self.encoder.parameters()
 
