@@ -5,7 +5,9 @@ Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node=N -m benchmarks.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +30,7 @@ from .data import sequence_set
 from .tasks import TaskContext, detection, prediction, recognition
 
 TASK_MODULES = {"recognition": recognition, "detection": detection, "prediction": prediction}
+REFERENCES = {plan.ZERO_VELOCITY: prediction.zero_velocity}   # reference predictors: no model, no training
 SUBSET_SEED = 0  # label subsets are fixed across seeds and methods (protocols.md)
 
 
@@ -103,10 +106,10 @@ class Runner:
         return result.folder
 
     # -- downstream --------------------------------------------------------------------------
-    def task(self, job: plan.Job, task: str, fraction: float, data: plan.Data, pre_folder: Path | None):
-        cache = data.for_task(task)
-        task_cfg = getattr(self.run_cfg, task)
-        subset = make_subset(cache, task_cfg.split, fraction, SUBSET_SEED, self.opts.out / "subsets")
+    def task(self, job: plan.Job, run: plan.Run, data: plan.Data, pre_folder: Path | None) -> tuple:
+        cache = data.for_task(run.task)
+        task_cfg = getattr(self.run_cfg, run.task)
+        subset = make_subset(cache, task_cfg.split, run.fraction, SUBSET_SEED, self.opts.out / "subsets")
 
         def make_method():
             method = methods.create(job.method, config=job.config)
@@ -114,29 +117,39 @@ class Runner:
                 load_pretrained(method, pre_folder / "encoder.pt")
             return method
 
-        ctx = TaskContext(method_name=job.method, method_config=job.config, make_method=make_method,
+        ctx = TaskContext(method_name=job.method, method_config=job.config,
+                          make_method=make_method if job.config is not None else None,
                           pretrained=pre_folder is not None, train_cache=cache, test_cache=cache,
                           train_rows=np.asarray(subset.indices), test_rows=cache.indices(task_cfg.split, "test"),
                           task_config=task_cfg, device=self.device, seed=job.seed, dist=self.dist,
                           progress=self.opts.progress, log=self.log, compile=self.opts.compile)
         started, t0 = records.now_iso(), time.perf_counter()
-        out = TASK_MODULES[task].run(ctx)
+        out = (TASK_MODULES[run.task].run if job.config is not None else REFERENCES[job.method])(ctx)
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
                 "pretrain": None if pre_folder is None else {"id": pre_folder.name,
                                                             "checkpoint": str(pre_folder / "encoder.pt"),
                                                             "log": str(pre_folder / "pretrain.log")}}
-        self.record(job, job.variant, job.stream, task, fraction, cache, out, ctx, started, t0, meta)
+        self.record(job, job.variant, job.stream, run, cache, out, started, t0, meta)
         return ctx, out
 
-    def record(self, job, variant, stream, task, fraction, cache, out, ctx, started, t0, meta):
+    def ensemble(self, e: plan.Ensemble, unit: plan.Unit, kept: dict) -> None:
+        """'-3s' record: the task's ``combine_streams`` over the three stream models' outputs."""
+        (ctx, _), *_ = parts = [kept[(e.method, s, e.levels, e.seed, e.task, e.fraction)] for s in plan.THREE_STREAMS]
+        started, t0 = records.now_iso(), time.perf_counter()
+        out = TASK_MODULES[e.task].combine_streams([o for _, o in parts], ctx)
+        job = next(j for j in unit.jobs if (j.method, j.stream, j.levels, j.seed) == (e.method, "joint", e.levels, e.seed))
+        meta = {"subset": None, "pretrain": None, "streams": list(plan.THREE_STREAMS)}
+        self.record(job, e.variant, "3s", plan.Run(e.task, e.fraction), ctx.test_cache, out, started, t0, meta)
+
+    def record(self, job: plan.Job, variant: str, stream: str, run: plan.Run, cache, out, started, t0, meta):
         if not self.dist.main:
             return
-        run_id = records.new_run_id(variant, task)
-        config = plan.resolved_config(job, task, self.run_cfg)
+        run_id = records.new_run_id(variant, run.task)
+        config = plan.resolved_config(job, run.task, self.run_cfg)
         artifacts = records.write_artifacts(self.opts.out, run_id, out.artifacts)
         record = {"run_id": run_id, "method": job.method, "variant": variant, "stream": stream,
-                  "levels": job.levels, "task": task, "dataset": cache.dataset,
-                  "split": getattr(self.run_cfg, task).split, "label_fraction": fraction, "seed": job.seed,
+                  "levels": job.levels, "task": run.task, "dataset": cache.dataset,
+                  "split": getattr(self.run_cfg, run.task).split, "label_fraction": run.fraction, "seed": job.seed,
                   "profile": self.profile, "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
                   **meta, "provenance": records.provenance(self.device, self.dist.world, started,
@@ -145,37 +158,27 @@ class Runner:
         records.write_record(self.opts.out, record)
         self.written.append(record)
         shown = ", ".join(f"{k} {v:.2f}" for k, v in out.metrics.items() if v is not None)
-        self.log(f"[run] {variant} {task} {fraction:g} seed {job.seed}: {shown}")
+        self.log(f"[run] {variant} {run.task} {run.fraction:g} seed {job.seed}: {shown}")
 
-    def run(self, data: plan.Data) -> list[dict]:
-        job_list = plan.jobs(self.opts, self.profile)
-        total = len(job_list) * len(self.opts.tasks) * len(self.opts.fractions)
-        overall = tqdm(total=total, desc="runs", disable=not (self.opts.progress and self.dist.main),
-                       dynamic_ncols=True, position=0)
-        kept: dict[tuple, dict] = {}
-        three = set(self.opts.streams) >= {"joint", "motion", "bone"}
-        for job in job_list:
-            pre_folder = self.pretrained(job, data)
-            for task in self.opts.tasks:
-                for fraction in self.opts.fractions:
-                    ctx, out = self.task(job, task, fraction, data, pre_folder)
+    def run(self, plan_: plan.Plan, data: plan.Data) -> list[dict]:
+        """Unit by unit: pre-train (or load), every downstream run, then the unit's ensembles."""
+        overall = tqdm(total=sum(len(j.runs) for j in plan_.jobs), desc="runs", dynamic_ncols=True, position=0,
+                       disable=not (self.opts.progress and self.dist.main))
+        for unit in plan_.units:
+            feeds = {(e.method, s, e.levels, e.seed, e.task, e.fraction) for e in unit.ensembles
+                     for s in plan.THREE_STREAMS}
+            kept: dict[tuple, tuple] = {}
+            for job in unit.jobs:
+                pre_folder = self.pretrained(job, data)
+                for run in job.runs:
+                    ctx, out = self.task(job, run, data, pre_folder)
+                    key = (job.method, job.stream, job.levels, job.seed, run.task, run.fraction)
+                    if key in feeds:
+                        kept[key] = (ctx, out)
                     overall.update(1)
-                    if three and task in ("recognition", "detection"):
-                        kept.setdefault((job.method, job.levels, job.seed, task, fraction), {})[job.stream] = (ctx, out)
+            for e in unit.ensembles:
+                self.ensemble(e, unit, kept)
         overall.close()
-        for (name, levels, seed, task, fraction), by_stream in kept.items():
-            if len(by_stream) < 3:
-                continue
-            ctx, _ = by_stream["joint"]
-            outputs = [by_stream[s][1].outputs for s in ("joint", "motion", "bone")]
-            started, t0 = records.now_iso(), time.perf_counter()
-            if task == "recognition":
-                out = recognition.TaskOutput(metrics=recognition.combine_streams(outputs))
-            else:
-                out = detection.combine_streams(outputs, ctx)
-            job = next(j for j in job_list if (j.method, j.levels, j.seed) == (name, levels, seed) and j.stream == "joint")
-            meta = {"subset": None, "pretrain": None, "streams": ["joint", "motion", "bone"]}
-            self.record(job, f"{name}-3s", "3s", task, fraction, data.for_task(task), out, ctx, started, t0, meta)
         return self.written
 
 
@@ -190,7 +193,37 @@ def summary_table(written: list[dict]) -> str:
     return pd.DataFrame(rows).astype(object).fillna("").to_string(index=False)
 
 
+def worker_count(opts: cli.Options, run_cfg, device: torch.device, dist: distributed.Dist, units: int) -> int:
+    """--workers, or auto: on CPU with a fixed thread count, one process per ``cpu_threads`` cores."""
+    if opts.workers:
+        return max(1, min(opts.workers, units))
+    if device.type != "cpu" or dist.enabled or opts.worker != (1, 1) or run_cfg.cpu_threads <= 0:
+        return 1
+    return max(1, min(units, (os.cpu_count() or 1) // run_cfg.cpu_threads))
+
+
+def run_workers(argv: list[str], n: int, out: Path) -> tuple[int, list[dict]]:
+    """The same command as ``n`` worker processes, each one part of this process's plan; they
+    share ``out`` (locks keep shared work done once). Returns the worst exit code and the records."""
+    before = set((out / "records").glob("*.json"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.run", *argv, "--workers", "1",
+                               "--worker", f"{k}/{n}", "--no-report"], env=env) for k in range(1, n + 1)]
+    codes = []
+    for proc in procs:
+        while True:
+            try:
+                codes.append(proc.wait())
+                break
+            except KeyboardInterrupt:  # the workers got the signal too: let them checkpoint and exit
+                continue
+    written = [json.loads(path.read_text()) for path in sorted(set((out / "records").glob("*.json")) - before)]
+    return (130 if 130 in codes else max(codes)), written
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         opts = cli.parse(argv, methods.available())
         device = resolve_device(opts.device)
@@ -199,34 +232,45 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(opts, device, dist, profile)
         if device.type == "cpu" and runner.run_cfg.cpu_threads > 0:
             torch.set_num_threads(runner.run_cfg.cpu_threads)
-        job_list = plan.jobs(opts, profile)
-        if dist.main:
+        mine = plan.build(opts, profile).part(*opts.shard).part(*opts.worker)
+        workers = worker_count(opts, runner.run_cfg, device, dist, len(mine.units))
+        if dist.main and opts.worker == (1, 1):
             why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
+            shard = f"; shard {opts.shard[0]}/{opts.shard[1]}" if opts.shard != (1, 1) else ""
             print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; "
-                  f"world size {dist.world}; data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
-            print(plan.describe(job_list, opts.tasks, opts.fractions))
+                  f"world size {dist.world}; {workers} worker process(es){shard}; "
+                  f"data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
+            print(plan.describe(mine))
+        data = None if opts.dry_run and device.type != "cpu" else load_data(opts, runner.run_cfg,
+                                                                              opts.progress and dist.main)
         if opts.dry_run:
             from .perf.estimate import print_estimate
-            print_estimate(opts, profile)
+            print_estimate(mine, opts, profile, runner.run_cfg, data, workers)
             return 0
-        data = load_data(opts, runner.run_cfg, opts.progress and dist.main)
         check_output_dir(opts.out)
     except (UsageError, OutputError) as err:
         cli.fail(str(err))
     if opts.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-    try:
-        written = runner.run(data)
-    except UsageError as err:
-        cli.fail(str(err))
-    except PretrainInterrupted as err:
-        print(f"[run] {err}", file=sys.stderr)
-        return 130
-    except DivergedError as err:
-        print(f"[run] diverged: {err}", file=sys.stderr)
-        return 1
-    if dist.main:
+    if workers > 1:
+        code, written = run_workers(argv, workers, opts.out)
+        if code:
+            print(f"[run] a worker process failed (exit code {code}); finished runs are kept, run the same "
+                  "command again to complete the plan", file=sys.stderr)
+            return code
+    else:
+        try:
+            written = runner.run(mine, data)
+        except UsageError as err:
+            cli.fail(str(err))
+        except PretrainInterrupted as err:
+            print(f"[run] {err}", file=sys.stderr)
+            return 130
+        except DivergedError as err:
+            print(f"[run] diverged: {err}", file=sys.stderr)
+            return 1
+    if dist.main and opts.worker == (1, 1):
         records.write_summary(opts.out)
         if opts.report:
             try:

@@ -109,11 +109,12 @@ def run(ctx: TaskContext) -> TaskOutput:
     return TaskOutput(metrics=metrics, outputs=outputs, samples_per_s=rate)
 
 
-def combine_streams(outputs: list[dict]) -> dict[str, float]:
+def combine_streams(outputs: list[TaskOutput], ctx: TaskContext) -> TaskOutput:
     """'-3s': average the stream models' class probabilities, then score."""
-    labels = outputs[0]["labels"]
-    metrics = percent(topk_accuracy(np.mean([o["probs"] for o in outputs], axis=0), labels, ks=(1, 5)))
-    if all("linear_probs" in o for o in outputs):
-        mean = np.mean([o["linear_probs"] for o in outputs], axis=0)
+    kept = [o.outputs for o in outputs]
+    labels = kept[0]["labels"]
+    metrics = percent(topk_accuracy(np.mean([o["probs"] for o in kept], axis=0), labels, ks=(1, 5)))
+    if all("linear_probs" in o for o in kept):
+        mean = np.mean([o["linear_probs"] for o in kept], axis=0)
         metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
-    return metrics
+    return TaskOutput(metrics=metrics)

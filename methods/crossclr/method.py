@@ -43,6 +43,7 @@ class CrosSCLR(MemoryBankMethod):
     name = "crossclr"
     input_frames = 50
     pretrains_all_streams = True
+    table_streams = STREAMS       # CrosSCLR-3S (and CrosSCLR on joints alone)
 
     def __init__(self, config: CrosSCLRConfig):
         super().__init__(config)
