@@ -32,6 +32,12 @@ def register(name: str, config_factory: Callable[..., Any]):
     return wrap
 
 
+def unregister(name: str) -> None:
+    """Remove a registered method (tests and plugins that register one for a while)."""
+    _FACTORIES.pop(name, None)
+    _CONFIGS.pop(name, None)
+
+
 def _load_builtins() -> None:
     for mod in _BUILTIN:
         if mod not in _FACTORIES:
@@ -74,4 +80,4 @@ def create(name: str, profile: str = "ci", config: Any = None, **overrides: Any)
     return _FACTORIES[name](config)
 
 
-__all__ = ["SkeletonMethod", "available", "create", "make_config", "method_class", "register"]
+__all__ = ["SkeletonMethod", "available", "create", "make_config", "method_class", "register", "unregister"]
