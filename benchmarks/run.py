@@ -5,9 +5,7 @@ Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node=N -m benchmarks.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from datasets.subsets import make_subset
 from methods.config import config_hash, to_dict
 
 from . import cli, distributed, plan, records
+from .parallel import run_workers, worker_count
 from .cli import UsageError
 from .io import OutputError, atomic_write_json, check_output_dir
 from .pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
@@ -191,35 +190,6 @@ def summary_table(written: list[dict]) -> str:
              "fraction": r["label_fraction"], "seed": r["seed"],
              **{k: round(v, 2) for k, v in r["metrics"].items() if v is not None}} for r in written]
     return pd.DataFrame(rows).astype(object).fillna("").to_string(index=False)
-
-
-def worker_count(opts: cli.Options, run_cfg, device: torch.device, dist: distributed.Dist, units: int) -> int:
-    """--workers, or auto: on CPU with a fixed thread count, one process per ``cpu_threads`` cores."""
-    if opts.workers:
-        return max(1, min(opts.workers, units))
-    if device.type != "cpu" or dist.enabled or opts.worker != (1, 1) or run_cfg.cpu_threads <= 0:
-        return 1
-    return max(1, min(units, (os.cpu_count() or 1) // run_cfg.cpu_threads))
-
-
-def run_workers(argv: list[str], n: int, out: Path) -> tuple[int, list[dict]]:
-    """The same command as ``n`` worker processes, each one part of this process's plan; they
-    share ``out`` (locks keep shared work done once). Returns the worst exit code and the records."""
-    before = set((out / "records").glob("*.json"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                                      os.environ.get("PYTHONPATH")]))}
-    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.run", *argv, "--workers", "1",
-                               "--worker", f"{k}/{n}", "--no-report"], env=env) for k in range(1, n + 1)]
-    codes = []
-    for proc in procs:
-        while True:
-            try:
-                codes.append(proc.wait())
-                break
-            except KeyboardInterrupt:  # the workers got the signal too: let them checkpoint and exit
-                continue
-    written = [json.loads(path.read_text()) for path in sorted(set((out / "records").glob("*.json")) - before)]
-    return (130 if 130 in codes else max(codes)), written
 
 
 def main(argv: list[str] | None = None) -> int:
