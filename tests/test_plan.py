@@ -125,3 +125,17 @@ def test_toy_method_runs_through_ci_and_dry_run(toy, tmp_path, capsys):
         {("toy-motion", "recognition"), ("toy-motion", "detection"), ("zero-velocity", "prediction")}
     assert all(r["metrics"] for r in recs)
     assert (tmp_path / "r" / "report" / "report.html").exists()
+
+
+def test_paper_estimate_work_comes_from_the_registry_and_the_plan(toy):
+    from benchmarks.perf import estimate
+
+    work = estimate.paper_work()
+    assert {w.method for w in work} == set(methods.available()) and "toy" in {w.method for w in work}
+    pre = [w for w in work if w.phase == "pretrain"]
+    assert len(pre) == 11 + 2                       # the ci plan's 11, toy's joint and motion
+    hitrs = methods.make_config("hitrs", "paper")
+    assert all(w.samples == hitrs.loop.steps * hitrs.loop.batch_size * hitrs.loop.accumulation
+               for w in pre if w.method == "hitrs")
+    rec = [w for w in work if w.method == "toy" and w.phase == "finetune"]
+    assert len(rec) == 6                            # toy, toy-motion, toy-random x 100% / 10%

@@ -87,15 +87,19 @@ def plan_work(plan, run_cfg, sizes: Sizes) -> list[Work]:
             if job.needs_pretraining and pretrain_key(job) not in seen:
                 seen.add(pretrain_key(job))
                 loop = job.config.loop
-                work.append(Work(f"{job.variant} [{job.levels or '-'}] pre-train seed {job.seed}", job.method,
+                work.append(Work(f"{_label(job)} pre-train seed {job.seed}", job.method,
                                  "pretrain", float(loop.steps * loop.batch_size * loop.accumulation), u))
             if job.config is None:
                 continue
             for run in job.runs:
-                work.append(Work(f"{job.variant} [{job.levels or '-'}] {run.task} {run.fraction:g} seed {job.seed}",
+                work.append(Work(f"{_label(job)} {run.task} {run.fraction:g} seed {job.seed}",
                                  job.method, PHASE_OF_TASK[run.task],
                                  _run_samples(run, not job.needs_pretraining, run_cfg, sizes), u))
     return work
+
+
+def _label(job) -> str:
+    return job.variant + (f" [{job.levels}]" if job.levels not in (None, "-") else "")
 
 
 def _run_samples(run, scratch: bool, run_cfg, s: Sizes) -> float:
