@@ -192,6 +192,48 @@ def summary_table(written: list[dict]) -> str:
     return pd.DataFrame(rows).astype(object).fillna("").to_string(index=False)
 
 
+def announce(opts: cli.Options, profile: str, device: torch.device, dist: distributed.Dist, workers: int,
+             mine: plan.Plan) -> None:
+    why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
+    shard = f"; shard {opts.shard[0]}/{opts.shard[1]}" if opts.shard != (1, 1) else ""
+    print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; world size {dist.world}; "
+          f"{workers} worker process(es){shard}; data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
+    print(plan.describe(mine))
+
+
+def execute(runner: Runner, mine: plan.Plan, data: plan.Data, argv: list[str], workers: int) -> tuple[int, list]:
+    """Run the plan here, or as ``workers`` processes; (exit code, records written)."""
+    if workers > 1:
+        code, written = run_workers(argv, workers, runner.opts.out)
+        if code:
+            print(f"[run] a worker process failed (exit code {code}); finished runs are kept, run the same "
+                  "command again to complete the plan", file=sys.stderr)
+        return code, written
+    try:
+        return 0, runner.run(mine, data)
+    except UsageError as err:
+        cli.fail(str(err))
+    except PretrainInterrupted as err:
+        print(f"[run] {err}", file=sys.stderr)
+        return 130, runner.written
+    except DivergedError as err:
+        print(f"[run] diverged: {err}", file=sys.stderr)
+        return 1, runner.written
+
+
+def finish(opts: cli.Options, written: list[dict]) -> None:
+    """Summary CSV, tables and report from every record in --out, and the printed summary."""
+    records.write_summary(opts.out)
+    if opts.report:
+        try:
+            from reports.build import build
+            build(opts.out, opts.out / "report")
+        except Exception as err:  # a report problem must not hide finished runs
+            print(f"[run] report not built: {err}", file=sys.stderr)
+    print("\n" + summary_table(written))
+    print(f"\n[run] {len(written)} records in {opts.out / 'records'}; summary {opts.out / 'summary.csv'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -204,13 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(runner.run_cfg.cpu_threads)
         mine = plan.build(opts, profile).part(*opts.shard).part(*opts.worker)
         workers = worker_count(opts, runner.run_cfg, device, dist, len(mine.units))
-        if dist.main and opts.worker == (1, 1):
-            why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
-            shard = f"; shard {opts.shard[0]}/{opts.shard[1]}" if opts.shard != (1, 1) else ""
-            print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; "
-                  f"world size {dist.world}; {workers} worker process(es){shard}; "
-                  f"data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
-            print(plan.describe(mine))
+        lead = dist.main and opts.worker == (1, 1)   # not a worker process, not a non-zero rank
+        if lead:
+            announce(opts, profile, device, dist, workers, mine)
         data = None if opts.dry_run and device.type != "cpu" else load_data(opts, runner.run_cfg,
                                                                               opts.progress and dist.main)
         if opts.dry_run:
@@ -223,33 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     if opts.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-    if workers > 1:
-        code, written = run_workers(argv, workers, opts.out)
-        if code:
-            print(f"[run] a worker process failed (exit code {code}); finished runs are kept, run the same "
-                  "command again to complete the plan", file=sys.stderr)
-            return code
-    else:
-        try:
-            written = runner.run(mine, data)
-        except UsageError as err:
-            cli.fail(str(err))
-        except PretrainInterrupted as err:
-            print(f"[run] {err}", file=sys.stderr)
-            return 130
-        except DivergedError as err:
-            print(f"[run] diverged: {err}", file=sys.stderr)
-            return 1
-    if dist.main and opts.worker == (1, 1):
-        records.write_summary(opts.out)
-        if opts.report:
-            try:
-                from reports.build import build
-                build(opts.out, opts.out / "report")
-            except Exception as err:  # a report problem must not hide finished runs
-                print(f"[run] report not built: {err}", file=sys.stderr)
-        print("\n" + summary_table(written))
-        print(f"\n[run] {len(written)} records in {opts.out / 'records'}; summary {opts.out / 'summary.csv'}")
+    code, written = execute(runner, mine, data, argv, workers)
+    if code:
+        return code
+    if lead:
+        finish(opts, written)
     return 0
 
 

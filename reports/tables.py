@@ -176,6 +176,11 @@ def fmt_ours(mean: float, std: float, n: int, pm: str = "±", runs: int = 0) -> 
     return f"{mean:.1f} {pm} {sd}"
 
 
+def fmt_paper(value) -> str:
+    """The paper's value, or '—' for a reference row (None, or NaN once in a frame)."""
+    return MISSING if value is None or pd.isna(value) else f"{value:.1f}"
+
+
 def fmt_diff(diff: float, minus: str = "−") -> str:
     if not np.isfinite(diff):
         return MISSING
@@ -222,7 +227,7 @@ def to_markdown(result: TableResult) -> str:
     out = [f"# {spec.key.replace('table', 'Table ')}: {spec.title}", ""]
     for sec in result.sections:
         head, body, cells = _grid(result, sec, lambda r: f"{fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)} "
-                                                         f"({'—' if r.paper is None else f'{r.paper:.1f}'}, "
+                                                         f"({fmt_paper(r.paper)}, "
                                                          f"Δ {fmt_diff(r.diff)})")
         out += [f"**{line}**" if line.startswith("⚠") else line for line in caption(result, sec, cells)] + [""]
         out.append("| " + " | ".join(head) + " |")
@@ -244,7 +249,7 @@ def tex_escape(text: str) -> str:
 def _tex_cell(r) -> str:
     ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, pm=r"\pm", runs=r.n_runs)
     ours = "---" if ours == MISSING else ours if ours == "NaN" else f"${ours}$"
-    pap = "---" if r.paper is None else f"{r.paper:.1f}"
+    pap = fmt_paper(r.paper).replace(MISSING, "---")
     return ours + r" {\scriptsize(" + pap + ", " + fmt_diff(r.diff, "-").replace(MISSING, "---") + ")}"
 
 
