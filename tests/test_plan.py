@@ -116,7 +116,7 @@ def test_toy_method_runs_through_ci_and_dry_run(toy, tmp_path, capsys):
             "--cache-dir", str(CACHE), "--no-progress", "--out", str(tmp_path / "r")]
     assert run.main(args + ["--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "1 pre-trainings, 8 fine-tunings, 1 evaluations" in text and "toy/pretrain" in text
+    assert "2 pre-trainings, 8 fine-tunings, 1 evaluations" in text and "toy/pretrain" in text
     assert not (tmp_path / "r").exists()
     assert run.main(args) == 0
     recs = [json.loads(f.read_text()) for f in (tmp_path / "r" / "records").glob("*.json")]
