@@ -38,7 +38,7 @@ class Options:
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     shard: tuple[int, int] = (1, 1)       # run the K-th of N disjoint parts of the plan
     workers: int = 0                      # parallel worker processes on CPU; 0 = auto
-    worker: tuple[int, int] = (1, 1)      # internal: this process is worker k of w (inside the shard)
+    worker: tuple[int, int] = (1, 1)      # internal: this process is worker k of w (benchmarks/parallel.py)
     task_all: bool = False                # --task all: the tables' plan (plan.py)
 
 
@@ -158,7 +158,8 @@ def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
                    streams=streams, levels=levels, device=args.device, out=args.out, cache_dir=args.cache_dir,
                    fresh=args.fresh, compile=args.compile, dry_run=args.dry_run, deterministic=args.deterministic,
                    report=args.report, progress=args.progress, overrides=overrides,
-                   task_all=args.task == "all", shard=_part(args.shard, "--shard"), workers=args.workers, worker=_part(args.worker, "--worker"))
+                   task_all=args.task == "all", shard=_part(args.shard, "--shard"), workers=args.workers,
+                   worker=_part(args.worker, "--worker"))
 
 
 def _part(value: str, flag: str) -> tuple[int, int]:

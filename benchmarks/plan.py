@@ -121,16 +121,17 @@ class Plan:
                 "evaluations": sum(len(j.runs) for j in jobs if j.config is None) + len(self.ensembles)}
 
     def part(self, k: int, n: int) -> "Plan":
-        """The k-th (1-based) of n disjoint parts, balanced by unit weight (longest first)."""
+        """The k-th (1-based) of n disjoint parts, balanced by unit weight; units heaviest first
+        (worker processes claim them in this order)."""
+        order = sorted(range(len(self.units)), key=lambda i: (-self.units[i].weight, i))
         if n == 1:
-            return self
+            return Plan([self.units[i] for i in order])
         loads, owner = [0.0] * n, []
-        for i in sorted(range(len(self.units)), key=lambda i: -self.units[i].weight):
+        for i in order:
             target = min(range(n), key=lambda s: (loads[s], s))
             loads[target] += self.units[i].weight
             owner.append((i, target))
-        mine = sorted(i for i, s in owner if s == k - 1)
-        return Plan([self.units[i] for i in mine])
+        return Plan([self.units[i] for i, s in owner if s == k - 1])
 
 
 def run_config(opts: Options, profile: str) -> RunConfig:
@@ -186,7 +187,7 @@ def _level_in(levels: str | None, wanted: list[str]) -> bool:
 
 
 def build(opts: Options, profile: str) -> Plan:
-    """The whole plan; ``opts.shard`` / ``opts.worker`` are applied by the caller (``Plan.part``)."""
+    """The whole plan; ``opts.shard`` is applied by the caller (``Plan.part``)."""
     jobs: dict[tuple, Job] = {}
     ensembles: list[Ensemble] = []
     for name in opts.methods:

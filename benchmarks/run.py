@@ -21,7 +21,7 @@ from datasets.subsets import make_subset
 from methods.config import config_hash, to_dict
 
 from . import cli, distributed, plan, records
-from .parallel import run_workers, worker_count
+from .parallel import claim, run_workers, worker_count
 from .cli import UsageError
 from .io import OutputError, atomic_write_json, check_output_dir
 from .pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
@@ -163,7 +163,9 @@ class Runner:
         """Unit by unit: pre-train (or load), every downstream run, then the unit's ensembles."""
         overall = tqdm(total=sum(len(j.runs) for j in plan_.jobs), desc="runs", dynamic_ncols=True, position=0,
                        disable=not (self.opts.progress and self.dist.main))
-        for unit in plan_.units:
+        for index, unit in enumerate(plan_.units):
+            if not claim(index):   # a worker process: another worker runs this unit
+                continue
             feeds = {(e.method, s, e.levels, e.seed, e.task, e.fraction) for e in unit.ensembles
                      for s in plan.THREE_STREAMS}
             kept: dict[tuple, tuple] = {}
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(opts, device, dist, profile)
         if device.type == "cpu" and runner.run_cfg.cpu_threads > 0:
             torch.set_num_threads(runner.run_cfg.cpu_threads)
-        mine = plan.build(opts, profile).part(*opts.shard).part(*opts.worker)
+        mine = plan.build(opts, profile).part(*opts.shard)
         workers = worker_count(opts, runner.run_cfg, device, dist, len(mine.units))
         lead = dist.main and opts.worker == (1, 1)   # not a worker process, not a non-zero rank
         if lead:

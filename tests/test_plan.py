@@ -139,3 +139,14 @@ def test_paper_estimate_work_comes_from_the_registry_and_the_plan(toy):
                for w in pre if w.method == "hitrs")
     rec = [w for w in work if w.method == "toy" and w.phase == "finetune"]
     assert len(rec) == 6                            # toy, toy-motion, toy-random x 100% / 10%
+
+
+def test_worker_processes_claim_each_unit_once(tmp_path, monkeypatch):
+    from benchmarks.parallel import CLAIMS_ENV, claim
+
+    assert claim(0) and claim(0)                      # not a worker: runs everything
+    monkeypatch.setenv(CLAIMS_ENV, str(tmp_path))
+    assert claim(0) and not claim(0) and claim(1) and not claim(1)
+    p = _plan("--method", "all", "--task", "all", "--profile", "ci")
+    weights = [u.weight for u in p.part(1, 1).units]
+    assert weights == sorted(weights, reverse=True)   # claimed heaviest first

@@ -190,12 +190,16 @@ def calibrate(work: list[Work], profile: str, overrides: dict[str, dict[str, str
     return rates
 
 
-def cpu_seconds(work: list[Work], rates: dict[tuple[str, str], float], parts: list[list[int]]) -> tuple[float, float]:
-    """(sum of all work, the longest part's sum): the wall time of ``parts`` (unit indices) run in parallel."""
+def cpu_seconds(work: list[Work], rates: dict[tuple[str, str], float], workers: int = 1) -> tuple[float, float]:
+    """(sum of all work, wall time): units in plan order, each to the first free worker process,
+    as the workers claim them."""
     per_unit: dict[int, float] = {}
     for w in work:
         per_unit[w.unit] = per_unit.get(w.unit, 0.0) + w.samples / max(rates[(w.method, w.phase)], 1e-9)
-    return sum(per_unit.values()), max(sum(per_unit.get(u, 0.0) for u in part) for part in parts)
+    free = [0.0] * max(1, workers)
+    for unit in sorted(per_unit):
+        free[free.index(min(free))] += per_unit[unit]
+    return sum(per_unit.values()), max(free)
 
 
 def print_estimate(plan=None, opts=None, profile: str | None = None, run_cfg=None, data=None, workers: int = 1) -> None:
@@ -204,9 +208,7 @@ def print_estimate(plan=None, opts=None, profile: str | None = None, run_cfg=Non
     if plan is not None and data is not None:
         work = plan_work(plan, run_cfg, data_sizes(data, run_cfg))
         rates = calibrate(work, profile, opts.overrides)
-        index = {id(u): i for i, u in enumerate(plan.units)}
-        parts = [[index[id(u)] for u in plan.part(k, workers).units] for k in range(1, workers + 1)]
-        total, wall = cpu_seconds(work, rates, parts)
+        total, wall = cpu_seconds(work, rates, workers)
         print(f"\nCPU estimate (profile {profile}, calibrated now on this machine, "
               f"{', '.join(f'{m}/{p} {r:,.0f} samples/s' for (m, p), r in sorted(rates.items()))}):")
         print(f"  {len(work)} training items, {total:,.0f} s of work; with {workers} worker process(es) about "
