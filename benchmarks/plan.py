@@ -4,8 +4,9 @@
 ``--task all`` plans every run behind Tables 1-3 plus recognition from the variant axes each
 method DECLARES (``SkeletonMethod.table_streams`` / ``level_sets`` / ``default_levels``):
 its main level set on every declared stream (recognition, detection; prediction on joints),
-every other level set on detection at 100% (the level ablation), a random-initialisation
-reference of every method on every task, and the zero-velocity MPJPE reference. Explicit
+every other level set on detection at 100% (the level ablation; none without 1.0 in
+``--fractions``), a random-initialisation reference of every method on every task, and the
+zero-velocity MPJPE reference. Explicit
 ``--streams`` / ``--levels`` narrow that plan; explicit tasks run the cross product of the
 given (or default: joint, the method's default levels) streams and level sets.
 """
