@@ -157,26 +157,25 @@ def method_config(name: str, profile: str, stream: str, levels: str | None, over
         raise UsageError(f"--set {name}.…: {err}") from None
 
 
-def _wanted(opts: Options, cls) -> list[tuple[str, str | None, str]]:
-    """(stream, levels, task) triples of one method, before fractions."""
-    main = cls.default_levels
-    out: list[tuple[str, str | None, str]] = []
+def _wanted(opts: Options, cls) -> list[tuple[str, str | None, str, tuple[float, ...]]]:
+    """(stream, levels, task, fractions) of one method, from its declared axes."""
+    main, every = cls.default_levels, tuple(opts.fractions)
+    out: list[tuple[str, str | None, str, tuple[float, ...]]] = []
     if opts.task_all:
         for task in opts.tasks:
             for stream in (("joint",) if task == "prediction" else cls.table_streams):
-                out.append((stream, main, task))
-            if task == "detection":
-                out += [("joint", lv, "ablation") for lv in cls.level_sets if lv != main]
-            out.append(("joint", RANDOM, task))
+                out.append((stream, main, task, every))
+            if task == "detection" and 1.0 in every:   # Table 3: the level ablation at 100%
+                out += [("joint", lv, task, (1.0,)) for lv in cls.level_sets if lv != main]
+            out.append(("joint", RANDOM, task, every))
         keep_s = opts.streams or THREE_STREAMS
-        keep_l = opts.levels
-        return [(s, lv, t) for s, lv, t in out if s in keep_s and (keep_l is None or _level_in(lv, keep_l))]
+        return [w for w in out if w[0] in keep_s and (opts.levels is None or _level_in(w[1], opts.levels))]
     for stream in opts.streams or ["joint"]:
         for lv in opts.levels or [main or "F+C+V"]:
             if lv != RANDOM and cls.level_sets and lv not in cls.level_sets:
                 continue
             levels = lv if (lv == RANDOM or cls.level_sets) else None
-            out += [(stream, levels, task) for task in opts.tasks]
+            out += [(stream, levels, task, every) for task in opts.tasks]
     return out
 
 
@@ -190,29 +189,23 @@ def _level_in(levels: str | None, wanted: list[str]) -> bool:
 def build(opts: Options, profile: str) -> Plan:
     """The whole plan; ``opts.shard`` is applied by the caller (``Plan.part``)."""
     jobs: dict[tuple, Job] = {}
-    ensembles: list[Ensemble] = []
     for name in opts.methods:
-        cls = methods.method_class(name)
-        for stream, levels, task in _wanted(opts, cls):
-            fractions = [1.0] if task == "ablation" else opts.fractions
-            if task == "ablation":
-                if 1.0 not in opts.fractions:
-                    continue
-                task = "detection"
+        for stream, levels, task, fractions in _wanted(opts, methods.method_class(name)):
             for seed in opts.seeds:
                 key = (name, stream, levels, seed)
                 if key not in jobs:
                     cfg = method_config(name, profile, stream, levels, opts.overrides.get(name, {}))
                     jobs[key] = Job(name, stream, levels, seed, cfg)
                 jobs[key].runs += [Run(task, f) for f in fractions if Run(task, f) not in jobs[key].runs]
-    for (name, stream, levels, seed), job in list(jobs.items()):
-        if stream != "joint" or levels == RANDOM:
-            continue
-        for run in job.runs:
-            if run.task in ENSEMBLE_TASKS and all(
-                    run in jobs.get((name, s, levels, seed), Job(name, s, levels, seed, None)).runs
-                    for s in THREE_STREAMS):
-                ensembles.append(Ensemble(name, levels, seed, run.task, run.fraction))
+
+    def planned(name, stream, levels, seed, run) -> bool:
+        job = jobs.get((name, stream, levels, seed))
+        return job is not None and run in job.runs
+
+    ensembles = [Ensemble(name, levels, seed, run.task, run.fraction)
+                 for (name, stream, levels, seed), job in jobs.items() if stream == "joint" and levels != RANDOM
+                 for run in job.runs
+                 if run.task in ENSEMBLE_TASKS and all(planned(name, s, levels, seed, run) for s in THREE_STREAMS)]
     if opts.task_all and "prediction" in opts.tasks and (opts.streams is None or "joint" in opts.streams):
         for seed in opts.seeds:
             jobs[(ZERO_VELOCITY, "joint", None, seed)] = Job(ZERO_VELOCITY, "joint", None, seed, None,
