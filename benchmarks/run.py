@@ -27,9 +27,11 @@ from .engine.pretrain import DivergedError, PretrainInterrupted, load_pretrained
 from .runner import cli, plan, preflight, records
 from .runner.cli import UsageError
 from .runner.outputs import OutputError, check_output_dir
+from .runner.parallel import claim, run_workers, worker_count
 from .tasks import TaskContext, detection, prediction, recognition
 
 TASK_MODULES = {"recognition": recognition, "detection": detection, "prediction": prediction}
+REFERENCES = {plan.ZERO_VELOCITY: prediction.zero_velocity}   # reference predictors: no model, no training
 SUBSET_SEED = 0  # label subsets are fixed across seeds and methods (protocols.md)
 
 
@@ -129,10 +131,10 @@ class Runner:
         return result.folder
 
     # -- downstream --------------------------------------------------------------------------
-    def task(self, job: plan.Job, task: str, fraction: float, data: plan.Data, pre_folder: Path | None):
-        cache = data.for_task(task)
-        task_cfg = getattr(self.run_cfg, task)
-        subset = make_subset(cache, task_cfg.split, fraction, SUBSET_SEED, self.opts.out / "subsets")
+    def task(self, job: plan.Job, run: plan.Run, data: plan.Data, pre_folder: Path | None) -> tuple:
+        cache = data.for_task(run.task)
+        task_cfg = getattr(self.run_cfg, run.task)
+        subset = make_subset(cache, task_cfg.split, run.fraction, SUBSET_SEED, self.opts.out / "subsets")
 
         def make_method():
             method = methods.create(job.method, config=job.config)
@@ -140,29 +142,39 @@ class Runner:
                 load_pretrained(method, pre_folder / "encoder.pt")
             return method
 
-        ctx = TaskContext(method_name=job.method, make_method=make_method,
+        ctx = TaskContext(method_name=job.method,
+                          make_method=make_method if job.config is not None else None,
                           pretrained=pre_folder is not None, train_cache=cache, test_cache=cache,
                           train_rows=np.asarray(subset.indices), test_rows=cache.indices(task_cfg.split, "test"),
                           task_config=task_cfg, device=self.device, seed=job.seed, dist=self.dist,
                           progress=self.opts.progress, log=self.log, compile=self.opts.compile)
         started, t0 = records.now_iso(), time.perf_counter()
-        out = TASK_MODULES[task].run(ctx)
+        out = (TASK_MODULES[run.task].run if job.config is not None else REFERENCES[job.method])(ctx)
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
                 "pretrain": None if pre_folder is None else {"id": pre_folder.name,
                                                             "checkpoint": str(pre_folder / "encoder.pt"),
                                                             "log": str(pre_folder / "pretrain.log")}}
-        self.record(job, job.variant, job.stream, task, fraction, cache, out, ctx, started, t0, meta)
+        self.record(job, job.variant, job.stream, run, cache, out, started, t0, meta)
         return ctx, out
 
-    def record(self, job, variant, stream, task, fraction, cache, out, ctx, started, t0, meta):
+    def ensemble(self, e: plan.Ensemble, unit: plan.Unit, kept: dict) -> None:
+        """'-3s' record: the task's ``combine_streams`` over the three stream models' outputs."""
+        (ctx, _), *_ = parts = [kept[(e.method, s, e.levels, e.seed, e.task, e.fraction)] for s in plan.THREE_STREAMS]
+        started, t0 = records.now_iso(), time.perf_counter()
+        out = TASK_MODULES[e.task].combine_streams([o for _, o in parts], ctx)
+        job = next(j for j in unit.jobs if (j.method, j.stream, j.levels, j.seed) == (e.method, "joint", e.levels, e.seed))
+        meta = {"subset": None, "pretrain": None, "streams": list(plan.THREE_STREAMS)}
+        self.record(job, e.variant, "3s", plan.Run(e.task, e.fraction), ctx.test_cache, out, started, t0, meta)
+
+    def record(self, job: plan.Job, variant: str, stream: str, run: plan.Run, cache, out, started, t0, meta):
         if not self.dist.main:
             return
-        run_id = records.new_run_id(variant, task)
-        config = plan.resolved_config(job, task, self.run_cfg)
+        run_id = records.new_run_id(variant, run.task)
+        config = plan.resolved_config(job, run.task, self.run_cfg)
         artifacts = records.write_artifacts(self.opts.out, run_id, out.artifacts)
         record = {"run_id": run_id, "method": job.method, "variant": variant, "stream": stream,
-                  "levels": job.levels, "task": task, "dataset": cache.dataset,
-                  "split": getattr(self.run_cfg, task).split, "label_fraction": fraction, "seed": job.seed,
+                  "levels": job.levels, "task": run.task, "dataset": cache.dataset,
+                  "split": getattr(self.run_cfg, run.task).split, "label_fraction": run.fraction, "seed": job.seed,
                   "profile": self.profile, "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
                   **meta, "provenance": records.provenance(self.device, self.dist.world, started,
@@ -171,37 +183,29 @@ class Runner:
         records.write_record(self.opts.out, record)
         self.written.append(record)
         shown = ", ".join(f"{k} {v:.2f}" for k, v in out.metrics.items() if v is not None)
-        self.log(f"[run] {variant} {task} {fraction:g} seed {job.seed}: {shown}")
+        self.log(f"[run] {variant} {run.task} {run.fraction:g} seed {job.seed}: {shown}")
 
-    def run(self, data: plan.Data) -> list[dict]:
-        job_list = plan.jobs(self.opts, self.profile)
-        total = len(job_list) * len(self.opts.tasks) * len(self.opts.fractions)
-        overall = tqdm(total=total, desc="runs", disable=not (self.opts.progress and self.dist.main),
-                       dynamic_ncols=True, position=0)
-        kept: dict[tuple, dict] = {}
-        three = set(self.opts.streams) >= {"joint", "motion", "bone"}
-        for job in job_list:
-            pre_folder = self.pretrained(job, data)
-            for task in self.opts.tasks:
-                for fraction in self.opts.fractions:
-                    ctx, out = self.task(job, task, fraction, data, pre_folder)
-                    overall.update(1)
-                    if three and task in ("recognition", "detection"):
-                        kept.setdefault((job.method, job.levels, job.seed, task, fraction), {})[job.stream] = (ctx, out)
-        overall.close()
-        for (name, levels, seed, task, fraction), by_stream in kept.items():
-            if len(by_stream) < 3:
+    def run(self, plan_: plan.Plan, data: plan.Data) -> list[dict]:
+        """Unit by unit: pre-train (or load), every downstream run, then the unit's ensembles."""
+        overall = tqdm(total=sum(len(j.runs) for j in plan_.jobs), desc="runs", dynamic_ncols=True, position=0,
+                       disable=not (self.opts.progress and self.dist.main))
+        for index, unit in enumerate(plan_.units):
+            if not claim(index):   # a worker process: another worker runs this unit
                 continue
-            ctx, _ = by_stream["joint"]
-            outputs = [by_stream[s][1].outputs for s in ("joint", "motion", "bone")]
-            started, t0 = records.now_iso(), time.perf_counter()
-            if task == "recognition":
-                out = recognition.TaskOutput(metrics=recognition.combine_streams(outputs))
-            else:
-                out = detection.combine_streams(outputs, ctx)
-            job = next(j for j in job_list if (j.method, j.levels, j.seed) == (name, levels, seed) and j.stream == "joint")
-            meta = {"subset": None, "pretrain": None, "streams": ["joint", "motion", "bone"]}
-            self.record(job, f"{name}-3s", "3s", task, fraction, data.for_task(task), out, ctx, started, t0, meta)
+            feeds = {(e.method, s, e.levels, e.seed, e.task, e.fraction) for e in unit.ensembles
+                     for s in plan.THREE_STREAMS}
+            kept: dict[tuple, tuple] = {}
+            for job in unit.jobs:
+                pre_folder = self.pretrained(job, data)
+                for run in job.runs:
+                    ctx, out = self.task(job, run, data, pre_folder)
+                    key = (job.method, job.stream, job.levels, job.seed, run.task, run.fraction)
+                    if key in feeds:
+                        kept[key] = (ctx, out)
+                    overall.update(1)
+            for e in unit.ensembles:
+                self.ensemble(e, unit, kept)
+        overall.close()
         return self.written
 
 
@@ -216,7 +220,50 @@ def summary_table(written: list[dict]) -> str:
     return pd.DataFrame(rows).astype(object).fillna("").to_string(index=False)
 
 
+def announce(opts: cli.Options, profile: str, device: torch.device, dist: distributed.Dist, workers: int,
+             mine: plan.Plan) -> None:
+    why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
+    shard = f"; shard {opts.shard[0]}/{opts.shard[1]}" if opts.shard != (1, 1) else ""
+    print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; world size {dist.world}; "
+          f"{workers} worker process(es){shard}; data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
+    print(plan.describe(mine))
+
+
+def execute(runner: Runner, mine: plan.Plan, data: plan.Data, argv: list[str], workers: int) -> tuple[int, list]:
+    """Run the plan here, or as ``workers`` processes; (exit code, records written)."""
+    if workers > 1:
+        code, written = run_workers(argv, workers, runner.opts.out)
+        if code:
+            print(f"[run] a worker process failed (exit code {code}); finished runs are kept, run the same "
+                  "command again to complete the plan", file=sys.stderr)
+        return code, written
+    try:
+        return 0, runner.run(mine, data)
+    except UsageError as err:
+        cli.fail(str(err))
+    except PretrainInterrupted as err:
+        print(f"[run] {err}", file=sys.stderr)
+        return 130, runner.written
+    except DivergedError as err:
+        print(f"[run] diverged: {err}", file=sys.stderr)
+        return 1, runner.written
+
+
+def finish(opts: cli.Options, written: list[dict]) -> None:
+    """Summary CSV, tables and report from every record in --out, and the printed summary."""
+    records.write_summary(opts.out)
+    if opts.report:
+        try:
+            from reports.build import build
+            build(opts.out, opts.out / "report")
+        except Exception as err:  # a report problem must not hide finished runs
+            print(f"[run] report not built: {err}", file=sys.stderr)
+    print("\n" + summary_table(written))
+    print(f"\n[run] {len(written)} records in {opts.out / 'records'}; summary {opts.out / 'summary.csv'}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         opts = cli.parse(argv, methods.available())
         device = resolve_device(opts.device)
@@ -225,45 +272,31 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(opts, device, dist, profile)
         if device.type == "cpu" and runner.run_cfg.cpu_threads > 0:
             torch.set_num_threads(runner.run_cfg.cpu_threads)
-        job_list = plan.jobs(opts, profile)
-        if dist.main:
-            why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
-            print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; "
-                  f"world size {dist.world}; data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
-            print(plan.describe(job_list, opts.tasks, opts.fractions))
+        mine = plan.build(opts, profile).part(*opts.shard)
+        workers = worker_count(opts, runner.run_cfg, device, dist, len(mine.units))
+        lead = dist.main and opts.worker == (1, 1)   # not a worker process, not a non-zero rank
+        if lead:
+            announce(opts, profile, device, dist, workers, mine)
+        data = None if opts.dry_run and device.type != "cpu" else load_data(opts, runner.run_cfg,
+                                                                              opts.progress and dist.main)
+        if data is not None:
+            preflight.check_plan(opts, runner.run_cfg, data, mine.jobs, dist.world,
+                                 warn=(lambda msg: print(msg, file=sys.stderr)) if lead else (lambda msg: None))
         if opts.dry_run:
             from .perf.estimate import print_estimate
-            print_estimate(opts, profile)
+            print_estimate(mine, opts, profile, runner.run_cfg, data, workers)
             return 0
-        data = load_data(opts, runner.run_cfg, opts.progress and dist.main)
-        preflight.check_plan(opts, runner.run_cfg, data, job_list, dist.world,
-                             warn=(lambda msg: print(msg, file=sys.stderr)) if dist.main else (lambda msg: None))
         check_output_dir(opts.out)
     except (UsageError, OutputError) as err:
         cli.fail(str(err))
     if opts.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-    try:
-        written = runner.run(data)
-    except UsageError as err:
-        cli.fail(str(err))
-    except PretrainInterrupted as err:
-        print(f"[run] {err}", file=sys.stderr)
-        return 130
-    except DivergedError as err:
-        print(f"[run] diverged: {err}", file=sys.stderr)
-        return 1
-    if dist.main:
-        records.write_summary(opts.out)
-        if opts.report:
-            try:
-                from reports.build import build
-                build(opts.out, opts.out / "report")
-            except Exception as err:  # a report problem must not hide finished runs
-                print(f"[run] report not built: {err}", file=sys.stderr)
-        print("\n" + summary_table(written))
-        print(f"\n[run] {len(written)} records in {opts.out / 'records'}; summary {opts.out / 'summary.csv'}")
+    code, written = execute(runner, mine, data, argv, workers)
+    if code:
+        return code
+    if lead:
+        finish(opts, written)
     return 0
 
 

@@ -33,6 +33,12 @@ def register(name: str, config_factory: Callable[..., Any]):
     return wrap
 
 
+def unregister(name: str) -> None:
+    """Remove a registered method (tests and plugins that register one for a while)."""
+    _FACTORIES.pop(name, None)
+    _CONFIGS.pop(name, None)
+
+
 def _load_builtins() -> None:
     for mod in _BUILTIN:
         if mod not in _FACTORIES:
@@ -57,6 +63,14 @@ def make_config(name: str, profile: str = "ci", **overrides: Any) -> Any:
     return _CONFIGS[name](profile, **overrides)
 
 
+def method_class(name: str) -> type[SkeletonMethod]:
+    """The registered class of ``name`` (its declared variant axes, without building a model)."""
+    _load_builtins()
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(available())}")
+    return _FACTORIES[name]
+
+
 def create(name: str, profile: str = "ci", config: Any = None, **overrides: Any) -> SkeletonMethod:
     """Build method ``name`` from a profile and overrides, or from a resolved ``config``."""
     _load_builtins()
@@ -67,4 +81,4 @@ def create(name: str, profile: str = "ci", config: Any = None, **overrides: Any)
     return _FACTORIES[name](config)
 
 
-__all__ = ["SkeletonMethod", "available", "create", "make_config", "register"]
+__all__ = ["SkeletonMethod", "available", "create", "make_config", "method_class", "register", "unregister"]

@@ -31,6 +31,19 @@ class SkeletonMethod(nn.Module, abc.ABC):
     #: one pre-training produces every stream's encoder (CrosSCLR); the cache key then omits
     #: the stream and the downstream model uses ``config.stream``'s encoder
     pretrains_all_streams: ClassVar[bool] = False
+    #: variant axes the planner asks for (``--task all`` plans every variant the tables need):
+    #: the streams whose models the tables report (all three give the '-3s' ensemble rows) ...
+    table_streams: ClassVar[tuple[str, ...]] = ("joint",)
+    #: ... the pre-trained level sets of a level ablation (Table 3; empty: the method has no levels) ...
+    level_sets: ClassVar[tuple[str, ...]] = ()
+    #: ... and the level set of the method's main rows (None: no level axis)
+    default_levels: ClassVar[str | None] = None
+
+    @classmethod
+    def variant_overrides(cls, stream: str, levels: str | None) -> dict[str, Any]:
+        """Config overrides that select one variant; ``levels`` '-' is random initialisation
+        (no pre-training), which only methods with a level axis see in their config."""
+        return {"stream": stream}
 
     def __init__(self, config: Any):
         super().__init__()

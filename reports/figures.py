@@ -110,7 +110,7 @@ def fig1_map_a(cells: pd.DataFrame, section: tuple[str, str, str], out_dir: Path
             ax.text(xi, 1.0, "missing", rotation=90, ha="center", va="bottom", fontsize=8, color=RED)
         ax.scatter(x, part["paper"].to_numpy(float), marker="D", color="black", s=22, zorder=5,
                    label="paper" if j == 0 else None)
-    ax.set_xticks(np.arange(len(methods)), methods)
+    ax.set_xticks(np.arange(len(methods)), methods, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("mAP_a (%)")
     top = np.nanmax(np.concatenate([sub["ours_mean"].to_numpy(float) + np.nan_to_num(sub["ours_std"].to_numpy(float)),
                                     sub["paper"].to_numpy(float)]))
@@ -118,7 +118,7 @@ def fig1_map_a(cells: pd.DataFrame, section: tuple[str, str, str], out_dir: Path
     ax.legend(loc="upper left", fontsize=8, ncol=3)
     note = _data_note(ds, "PKU-MMD")
     top = _header(fig, f"Fig. 1 — mAP_a by method and label fraction ({section[2]} profile)", note, is_synthetic(ds))
-    fig.subplots_adjust(left=0.1, right=0.98, top=1 - top / 4.0, bottom=0.08)
+    fig.subplots_adjust(left=0.1, right=0.98, top=1 - top / 4.0, bottom=0.2)
     caption = (f"Fig. 1. mAP_a (%) of action detection by method; bars: ours ({note}), mean ± std over seeds, "
                "blue = 100% and orange = 10% of the training videos; black diamonds: the paper's Table 1 values "
                "(PKU-MMD Part I, cross-subject). Missing runs are labelled 'missing'.")

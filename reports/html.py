@@ -14,7 +14,7 @@ import pandas as pd
 
 from .figures import Figure
 from .records import is_synthetic
-from .tables import MISSING, TableResult, caption, fmt_diff, fmt_ours
+from .tables import MISSING, TableResult, caption, fmt_diff, fmt_ours, fmt_paper
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
@@ -53,7 +53,7 @@ def _table_html(result: TableResult) -> str:
             for col in spec.cols:
                 r = by[(row, col)]
                 ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)
-                pap = MISSING if r.paper is None else f"{r.paper:.1f}"
+                pap = fmt_paper(r.paper)
                 title = f"seeds: {r.seeds}; runs: {r.run_ids}" if r.n_seeds else "no run"
                 cls = ' class="missing"' if ours == MISSING else ""
                 tds.append(f'<td{cls} title="{_e(title)}">{_e(ours)}'

@@ -6,6 +6,11 @@ Each cell holds our value (mean ± std over seeds), the paper's value and the di
 (joint stream, levels F+C+V). Records are grouped into sections by (dataset, split, profile):
 values from different datasets or profiles are never averaged together. Cells without a run
 are kept and shown as "—".
+
+Reference rows (``REFERENCE_ROWS``, marked "†", no paper value) are measured in the same run and
+say what a number is worth on its own: each method's encoder at random initialisation,
+fine-tuned the same way (variant ``<method>-random``, levels "-", which is also Table 3's "-"
+column), the zero-velocity predictor (repeat the last observed pose) and CrosSCLR on joints alone.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from . import paper_numbers as paper
 from .records import is_synthetic, latest_per_seed, mean_std, norm_levels, sections
 
 MISSING = "—"
+REF = "†"
 DEFAULTS = {"stream": "joint", "levels": "F+C+V"}
 ROW_MATCH = {
     "MCC": {"variant": "mcc", "stream": "joint"},
@@ -25,7 +31,24 @@ ROW_MATCH = {
     "CrosSCLR-3S": {"variant": "crossclr-3s"},
     "Hi-TRS": {"variant": "hitrs", "stream": "joint", "levels": "F+C+V"},
     "Hi-TRS-3s": {"variant": "hitrs-3s", "levels": "F+C+V"},
+    # reference rows: not in the paper
+    f"CrosSCLR (joint only) {REF}": {"variant": "crossclr", "stream": "joint"},
+    f"Zero-velocity {REF}": {"variant": "zero-velocity"},
+    f"MCC random init {REF}": {"variant": "mcc-random", "stream": "joint"},
+    f"CrosSCLR random init {REF}": {"variant": "crossclr-random", "stream": "joint"},
+    f"Hi-TRS random init {REF}": {"variant": "hitrs-random", "stream": "joint"},
 }
+RANDOM_ROWS = tuple(r for r in ROW_MATCH if r.endswith(f"random init {REF}"))
+REFERENCE_ROWS = {"table1": (f"CrosSCLR (joint only) {REF}", *RANDOM_ROWS), "table2": (f"Zero-velocity {REF}", *RANDOM_ROWS)}
+REFERENCE_MEANING = {"random init": "random init = the method's encoder not pre-trained, fine-tuned the same way",
+                     "Zero-velocity": "zero-velocity = every predicted frame repeats the last observed pose",
+                     "CrosSCLR (joint only)": "CrosSCLR (joint only) = the joint stream of CrosSCLR-3S alone"}
+
+
+def reference_note(rows) -> str | None:
+    """The caption line explaining the table's reference rows (None without any)."""
+    meant = [text for key, text in REFERENCE_MEANING.items() if any(REF in r and key in r for r in rows)]
+    return f"{REF} Reference rows measured in the same run, not from the paper: {'; '.join(meant)}." if meant else None
 FRACTION_LABEL = {1.0: "100%", 0.1: "10%"}
 
 
@@ -58,26 +81,29 @@ def _t1() -> TableSpec:
     src = paper.TABLE1
     cols = [(f, m) for f in (1.0, 0.1) for m in ("mAP_a", "mAP_v")]
     labels = tuple(f"{FRACTION_LABEL[f]} {m}" for f, m in cols)
-    cells = {(r, lab): Cell(ROW_MATCH[r], f, m, src["values"][r][(f, m)])
-             for r in src["values"] for lab, (f, m) in zip(labels, cols)}
+    rows = (*src["values"], *REFERENCE_ROWS["table1"])
+    cells = {(r, lab): Cell(ROW_MATCH[r], f, m, src["values"].get(r, {}).get((f, m)))
+             for r in rows for lab, (f, m) in zip(labels, cols)}
     return TableSpec("table1", "Action detection, mAP_a / mAP_v (%)", "detection", "Method",
-                     tuple(src["values"]), labels, cells, (("100% data", 2), ("10% data", 2)), "%", True,
+                     rows, labels, cells, (("100% data", 2), ("10% data", 2)), "%", True,
                      src["dataset"], src["source"], "PKU-MMD")
 
 
 def _t2() -> TableSpec:
     src = paper.TABLE2
     labels = ("100% MPJPE", "10% MPJPE")
-    cells = {(r, lab): Cell(ROW_MATCH[r], f, "mpjpe", src["values"][r][(f, "mpjpe")])
-             for r in src["values"] for lab, f in zip(labels, (1.0, 0.1))}
+    rows = (*src["values"], *REFERENCE_ROWS["table2"])
+    cells = {(r, lab): Cell(ROW_MATCH[r], f, "mpjpe", src["values"].get(r, {}).get((f, "mpjpe")))
+             for r in rows for lab, f in zip(labels, (1.0, 0.1))}
     return TableSpec("table2", "Motion prediction, MPJPE (mm, lower is better)", "prediction", "Method",
-                     tuple(src["values"]), labels, cells, (("100% data", 1), ("10% data", 1)), "mm", False,
+                     rows, labels, cells, (("100% data", 1), ("10% data", 1)), "mm", False,
                      src["dataset"], src["source"], "NTU-60")
 
 
 def _t3() -> TableSpec:
     src = paper.TABLE3
-    cells = {(m, lv): Cell({"variant": "hitrs", "stream": "joint", "levels": lv}, 1.0, m, src["values"][m][lv])
+    cells = {(m, lv): Cell(ROW_MATCH[f"Hi-TRS random init {REF}"] if lv == "-" else
+                           {"variant": "hitrs", "stream": "joint", "levels": lv}, 1.0, m, src["values"][m][lv])
              for m in src["values"] for lv in paper.LEVEL_SETS}
     return TableSpec("table3", "Ablation of Hi-TRS pre-trained levels for detection, 100% data (%)", "detection",
                      "Pre-trained level", tuple(src["values"]), paper.LEVEL_SETS, cells, (), "%", True,
@@ -156,6 +182,11 @@ def fmt_ours(mean: float, std: float, n: int, pm: str = "±", runs: int = 0) -> 
     return f"{mean:.1f} {pm} {sd}"
 
 
+def fmt_paper(value) -> str:
+    """The paper's value, or '—' for a reference row (None, or NaN once in a frame)."""
+    return MISSING if value is None or pd.isna(value) else f"{value:.1f}"
+
+
 def fmt_diff(diff: float, minus: str = "−") -> str:
     if not np.isfinite(diff):
         return MISSING
@@ -183,6 +214,8 @@ def caption(result: TableResult, section: tuple[str, str, str], cells: pd.DataFr
     nan = int(((cells["n_runs"] > 0) & (cells["n_seeds"] == 0)).sum())
     if nan:
         lines.append(f"{nan} cells have runs without a finite value (NaN: diverged or failed metric).")
+    if reference_note(spec.rows):
+        lines.append(reference_note(spec.rows))
     return lines
 
 
@@ -200,7 +233,7 @@ def to_markdown(result: TableResult) -> str:
     out = [f"# {spec.key.replace('table', 'Table ')}: {spec.title}", ""]
     for sec in result.sections:
         head, body, cells = _grid(result, sec, lambda r: f"{fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)} "
-                                                         f"({'—' if r.paper is None else f'{r.paper:.1f}'}, "
+                                                         f"({fmt_paper(r.paper)}, "
                                                          f"Δ {fmt_diff(r.diff)})")
         out += [f"**{line}**" if line.startswith("⚠") else line for line in caption(result, sec, cells)] + [""]
         out.append("| " + " | ".join(head) + " |")
@@ -216,13 +249,13 @@ _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#
 
 def tex_escape(text: str) -> str:
     text = "".join(_TEX.get(ch, ch) for ch in str(text))
-    return text.replace("—", "---").replace("−", "$-$").replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
+    return text.replace("†", r"\dag{}").replace("—", "---").replace("−", "$-$").replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
 
 
 def _tex_cell(r) -> str:
     ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, pm=r"\pm", runs=r.n_runs)
     ours = "---" if ours == MISSING else ours if ours == "NaN" else f"${ours}$"
-    pap = "---" if r.paper is None else f"{r.paper:.1f}"
+    pap = fmt_paper(r.paper).replace(MISSING, "---")
     return ours + r" {\scriptsize(" + pap + ", " + fmt_diff(r.diff, "-").replace(MISSING, "---") + ")}"
 
 

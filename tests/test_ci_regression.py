@@ -30,14 +30,28 @@ def test_ci_run_writes_every_record(ci_results):
     recs = load_records(ci_results)
     combos = {(r["method"], r["task"], r["label_fraction"]) for r in recs}
     assert combos == {(m, t, f) for m in ("hitrs", "mcc", "crossclr")
-                      for t in ("recognition", "detection", "prediction") for f in (1.0, 0.1)}
+                      for t in ("recognition", "detection", "prediction") for f in (1.0, 0.1)} | \
+        {("zero-velocity", "prediction", f) for f in (1.0, 0.1)}
+    variants = {r["variant"] for r in recs}
+    assert {"hitrs-3s", "crossclr-3s", "hitrs-random", "mcc-random", "crossclr-random", "zero-velocity"} <= variants
     for r in recs:
         assert {"method", "task", "dataset", "label_fraction", "seed", "metrics", "config", "provenance"} <= set(r)
         assert r["dataset"].startswith("synthetic")
         assert all(isinstance(v, float) for v in r["metrics"].values())
-        assert r["subset"]["sha256"] and len(r["config_sha256"]) == 64
+        assert (r["subset"]["sha256"] if r["stream"] != "3s" else r["subset"] is None) and len(r["config_sha256"]) == 64
     assert (ci_results / "summary.csv").exists()
     assert (ci_results / "report" / "report.html").exists()
+
+
+def test_ci_tables_have_no_empty_cell(ci_results):
+    import pandas as pd
+
+    for key in ("table1", "table2", "table3"):
+        cells = pd.read_csv(ci_results / "report" / f"{key}.csv")
+        empty = cells[cells["n_seeds"] == 0]
+        assert empty.empty, f"{key}: no finite value for {empty[['row', 'col']].values.tolist()}"
+    table2 = (ci_results / "report" / "table2.md").read_text()
+    assert "Zero-velocity †" in table2 and "not from the paper" in table2
 
 
 def test_ci_metrics_within_baseline_tolerance(ci_results):

@@ -125,8 +125,8 @@ def make_results(root: Path, seeds=(0, 1, 2), skip=(), artifacts=True, **kw) -> 
     logs = {"hitrs": res.pretrain_log("hitrs-p0", ["mjp", "fov", "cov", "ncp"]),
             "mcc": res.pretrain_log("mcc-p0", ["mcc"]),
             "crossclr": res.pretrain_log("crossclr-p0", ["moco", "cross"])} if artifacts else {}
-    det = [(name, *ROWS_T1[name]) for name in ROWS_T1] + [("Hi-TRS", "hitrs", "hitrs", "joint", lv) for lv in LEVELS
-                                                          if lv != "F+C+V"]
+    det = [(name, *ROWS_T1[name]) for name in ROWS_T1] + [("Hi-TRS", "hitrs", _t3_variant(lv), "joint", lv)
+                                                          for lv in LEVELS if lv != "F+C+V"]
     for i, (row, method, variant, stream, levels) in enumerate(det):
         for frac in ((1.0, 0.1) if levels in (None, "F+C+V") else (1.0,)):
             if (variant, "detection", frac, levels) in skip:
@@ -159,6 +159,11 @@ def make_results(root: Path, seeds=(0, 1, 2), skip=(), artifacts=True, **kw) -> 
 
 
 # ---- helpers -------------------------------------------------------------------------------
+def _t3_variant(levels: str) -> str:
+    """Table 3's '-' column is Hi-TRS at random initialisation (variant ``hitrs-random``)."""
+    return "hitrs-random" if levels == "-" else "hitrs"
+
+
 def _expected(res: Results, variant, task, frac, metric, levels=None, dataset=None):
     vals = [r["metrics"][metric] for r in res.records if r["variant"] == variant and r["task"] == task
             and r["label_fraction"] == frac and (levels is None or r["levels"] == levels)
@@ -228,7 +233,7 @@ def test_table2_and_3_cells_match_records(built):
     for lv in LEVELS:
         for metric in ("mAP_a", "mAP_v"):
             cell = t3[(t3["col"] == lv) & (t3["row"] == metric)].iloc[0]
-            vals = _expected(res, "hitrs", "detection", 1.0, metric, lv)
+            vals = _expected(res, _t3_variant(lv), "detection", 1.0, metric, lv)
             assert cell["paper"] == paper_numbers.TABLE3["values"][metric][lv]
             assert cell["n_seeds"] == len(vals) == (0 if lv == "C+V" else 3)
             if vals:
@@ -243,7 +248,10 @@ def test_markdown_shows_missing_and_synthetic_caption(built):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3].startswith("— (41.6, Δ —)") and cells[4].startswith("— (60.9")
     assert re.match(r"^\d+\.\d ± \d+\.\d+ \(60\.1, Δ [+−]\d+\.\d\)$", cells[1])
-    assert "2 of 16 cells have no run" in md
+    # 2 skipped + reference rows without records; Hi-TRS random init at 100% is Table 3's "-" runs
+    assert "16 of 32 cells have no run" in md and "not from the paper" in md
+    assert "| MCC random init † | — (—, Δ —)" in md
+    assert re.search(r"\| Hi-TRS random init † \| \d+\.\d ± [\d.]+ \(—, Δ —\) \| [^|]+ \| — \(—, Δ —\)", md)
     md2 = (out / "table2.md").read_text()
     assert "not comparable to the paper's NTU-60 numbers" in md2
     md3 = (out / "table3.md").read_text()
@@ -317,7 +325,7 @@ def test_no_records_gives_all_missing_tables(tmp_path):
     (tmp_path / "records").mkdir()
     info = build(tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "table1.md").read_text()
-    assert "No detection records found" in md and md.count("— (") == 16
+    assert "No detection records found" in md and md.count("— (") == 32
     assert "reason" in info["figures"]["fig2_timelines"]
     assert (tmp_path / "out" / "report.html").exists()
 
@@ -369,4 +377,4 @@ def test_nan_runs_are_not_shown_as_missing(tmp_path):
     build(tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "table2.md").read_text()
     assert "| MCC | NaN (90.4, Δ —)" in md and "1 cells have runs without a finite value" in md
-    assert "5 of 6 cells have no run" in md
+    assert "13 of 14 cells have no run" in md

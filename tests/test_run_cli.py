@@ -18,6 +18,9 @@ from benchmarks import run
     (["--data", "ntu60=/definitely/not/here"], "prepare"),
     (["--set", "recognition.nope=3"], "nope"),
     (["--set", "badformat"], "SCOPE.KEY=VALUE"),
+    (["--shard", "0/2"], "--shard 0/2"),
+    (["--shard", "two"], "K/N"),
+    (["--workers", "-1"], "--workers -1"),
 ])
 def test_bad_flags_exit_2_and_write_nothing(argv, needle, tmp_path, capsys):
     out = tmp_path / "results"

@@ -164,7 +164,7 @@ def test_unwritable_cache_dir(tmp_path, capsys):
 def _plan(argv, world):
     opts = cli.parse(argv + ["--profile", "ci"], methods.available())
     run_cfg = plan.run_config(opts, "ci")
-    return opts, run_cfg, plan.Data(ntu=world["ntu"], pkummd=world["pkummd"]), plan.jobs(opts, "ci")
+    return opts, run_cfg, plan.Data(ntu=world["ntu"], pkummd=world["pkummd"]), plan.build(opts, "ci").jobs
 
 
 def test_warnings_for_tiny_test_sets_and_subsets_equal_to_the_full_set(world, tmp_path):

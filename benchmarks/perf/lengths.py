@@ -24,7 +24,17 @@ LITERATURE_MEAN = 80.0       # frames, NTU-60 (issue 7 / commonly quoted)
 MAX_FRAMES = 300             # the conventional NTU tensor's T
 MIN_FRAMES = 20              # our floor (Hi-TRS pre-training drops sequences of <= 18 frames)
 SIGMA = 0.4                  # log-normal shape (our choice, see module docstring)
-TWO_PERSON_FRACTION = 0.185  # 47.5k bodies / 40,091 samples - 1 (benchmarks/perf/estimate.py)
+TWO_PERSON_FRACTION = 0.185  # 47.5k bodies / 40,091 samples - 1 (below)
+
+# Dataset sizes of the paper's protocol (data.md / protocols.md; PKU frames from the official
+# release: 1,076 videos, about 3.4 M frames in Part I, of which the xsub training part is ~88%).
+NTU60_XSUB_TRAIN = 40_091
+NTU60_XSUB_TRAIN_BODIES = 47_500       # every body its own sample (about 18% two-person samples)
+NTU60_PRED_TRAIN = 30_000               # xsub training sequences with >= 75 frames (approx.)
+PKU_XSUB_TRAIN_FRAMES = 3_000_000
+NTU60_XSUB_TEST = 16_487
+PKU_XSUB_TEST_FRAMES = 400_000          # the other ~12% of Part I's frames (approx.)
+NTU60_PRED_TEST = 12_000                # xsub test sequences with >= 75 frames (approx.)
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ntu60"
 

@@ -33,7 +33,7 @@ from ..tasks.detection import ClipClassifier
 from ..tasks.prediction import Forecaster
 from ..tasks.recognition import VideoClassifier
 from . import lengths as ntu
-from .estimate import NTU60_PRED_TRAIN, NTU60_XSUB_TRAIN, NTU60_XSUB_TRAIN_BODIES, PKU_XSUB_TRAIN_FRAMES
+from .lengths import NTU60_PRED_TRAIN, NTU60_XSUB_TRAIN, NTU60_XSUB_TRAIN_BODIES, PKU_XSUB_TRAIN_FRAMES
 from .synthetic import SkeletonBank, random_walk_bank
 
 PHASES = ("pretrain", "finetune", "detection", "prediction")

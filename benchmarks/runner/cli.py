@@ -26,8 +26,8 @@ class Options:
     data: dict[str, str]
     fractions: list[float]
     seeds: list[int]
-    streams: list[str]
-    levels: list[str]
+    streams: list[str] | None      # None: the method's declared streams (--task all) or joint
+    levels: list[str] | None       # None: the method's declared level sets (--task all) or its default
     device: str
     out: Path
     cache_dir: Path
@@ -38,6 +38,10 @@ class Options:
     report: bool = True
     progress: bool = True
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    shard: tuple[int, int] = (1, 1)       # run the K-th of N disjoint parts of the plan
+    workers: int = 0                      # parallel worker processes on CPU; 0 = auto
+    worker: tuple[int, int] = (1, 1)      # internal: this process is worker k of w (benchmarks/parallel.py)
+    task_all: bool = False                # --task all: the tables' plan (plan.py)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,10 +60,14 @@ def parser() -> argparse.ArgumentParser:
                         "ntu120=DIR (recognition, prediction, pre-training) and pkummd=DIR (detection); repeatable")
     p.add_argument("--fractions", default="1.0,0.1", help="label fractions in (0, 1], comma-separated")
     p.add_argument("--seeds", default="0", help="seeds, comma-separated; each seed is its own pre-training and runs")
-    p.add_argument("--streams", default="joint",
-                   help="input streams, comma-separated (joint, motion, bone); all three also give the '-3s' ensemble")
-    p.add_argument("--levels", default="F+C+V",
-                   help=f"Hi-TRS pre-trained levels, comma-separated sets from {', '.join(LEVEL_SETS)} ('-' = random init)")
+    p.add_argument("--streams", default=None,
+                   help="input streams, comma-separated (joint, motion, bone); all three also give the '-3s' ensemble. "
+                        "Default: with --task all every stream a method's table rows need, else joint; given, it "
+                        "narrows the plan")
+    p.add_argument("--levels", default=None,
+                   help=f"pre-trained level sets, comma-separated from {', '.join(LEVEL_SETS)} ('-' = random init, "
+                        "for every method). Default: with --task all Hi-TRS's 8 sets of Table 3 and every method's "
+                        "random-init reference, else each method's pre-trained default (F+C+V); given, it narrows")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     p.add_argument("--out", default="results", type=Path, help="results folder (records, artifacts, pre-training cache)")
     p.add_argument("--cache-dir", default=".cache", type=Path, help="where the synthetic world is generated")
@@ -68,7 +76,16 @@ def parser() -> argparse.ArgumentParser:
                         "detection.postprocess=argmax_runs; repeatable")
     p.add_argument("--fresh", action="store_true", help="ignore cached pre-trainings and train again")
     p.add_argument("--compile", action="store_true", help="torch.compile the models (opt-in)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the GPU-hour estimate, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan with its counts and a time estimate (CPU: short calibration), run nothing")
+    p.add_argument("--shard", default="1/1", metavar="K/N",
+                   help="run only the K-th of N disjoint parts of the plan (whole pre-trainings with their "
+                        "downstream runs); N processes or machines sharing --out complete it, then "
+                        "'python -m reports.build' merges")
+    p.add_argument("--workers", default=0, type=int, metavar="N",
+                   help="parallel worker processes sharing --out (0 = auto: on CPU with run.cpu_threads > 0, "
+                        "cores / cpu_threads; else 1)")
+    p.add_argument("--worker", default="1/1", help=argparse.SUPPRESS)
     p.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms (slower on GPU)")
     p.add_argument("--no-report", dest="report", action="store_false", help="do not rebuild reports/ at the end")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -108,14 +125,16 @@ def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
     for s in seeds:
         if not 0 <= s <= SEED_MAX:
             raise UsageError(f"--seeds {s}: a seed must lie in 0..{SEED_MAX} (numpy's range), e.g. 0,1,2")
-    streams = _split(args.streams, "--streams")
-    for s in streams:
+    streams = None if args.streams is None else _split(args.streams, "--streams")
+    for s in streams or ():
         if s not in ("joint", "motion", "bone"):
             raise UsageError(f"--streams {s}: unknown stream; choose from joint, motion, bone")
-    levels = _split(args.levels, "--levels")
-    for lv in levels:
+    levels = None if args.levels is None else _split(args.levels, "--levels")
+    for lv in levels or ():
         if lv not in LEVEL_SETS:
             raise UsageError(f"--levels {lv}: unknown level set; choose from {', '.join(LEVEL_SETS)}")
+    if args.workers < 0:
+        raise UsageError(f"--workers {args.workers}: give a number of processes >= 1, or 0 for auto")
     data: dict[str, str] = {}
     for item in args.data or ["synthetic"]:
         kind, _, folder = item.partition("=")
@@ -143,7 +162,16 @@ def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
     return Options(methods=methods, tasks=tasks, profile=args.profile, data=data, fractions=fractions, seeds=seeds,
                    streams=streams, levels=levels, device=args.device, out=args.out, cache_dir=args.cache_dir,
                    fresh=args.fresh, compile=args.compile, dry_run=args.dry_run, deterministic=args.deterministic,
-                   report=args.report, progress=args.progress, overrides=overrides)
+                   report=args.report, progress=args.progress, overrides=overrides,
+                   task_all=args.task == "all", shard=_part(args.shard, "--shard"), workers=args.workers,
+                   worker=_part(args.worker, "--worker"))
+
+
+def _part(value: str, flag: str) -> tuple[int, int]:
+    k, slash, n = value.partition("/")
+    if not (slash and k.strip().isdigit() and n.strip().isdigit()) or not 1 <= int(k) <= int(n):
+        raise UsageError(f"{flag} {value}: expected K/N with 1 <= K <= N, e.g. {flag} 2/4 for the second of four parts")
+    return int(k), int(n)
 
 
 def fail(message: str) -> None:

@@ -6,3 +6,4 @@ three-stream combination, artifacts to write).
 from .common import TaskContext, TaskOutput  # noqa: F401
 
 TASKS = ("recognition", "detection", "prediction")
+ENSEMBLE_TASKS = ("recognition", "detection")   # tasks whose module has combine_streams (the '-3s' rows)

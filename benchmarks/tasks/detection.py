@@ -111,8 +111,8 @@ def _finish(per_video: dict[str, np.ndarray], ctx: TaskContext, rate: float = 0.
     return TaskOutput(metrics=metrics, outputs={"probs": per_video}, artifacts=artifacts, samples_per_s=rate)
 
 
-def combine_streams(outputs: list[dict], ctx: TaskContext) -> TaskOutput:
+def combine_streams(outputs: list[TaskOutput], ctx: TaskContext) -> TaskOutput:
     """'-3s': average per-frame class probabilities of the stream models, then post-process."""
-    names = list(outputs[0]["probs"])
-    mean = {n: np.mean([o["probs"][n] for o in outputs], axis=0) for n in names}
+    names = list(outputs[0].outputs["probs"])
+    mean = {n: np.mean([o.outputs["probs"][n] for o in outputs], axis=0) for n in names}
     return _finish(mean, ctx)

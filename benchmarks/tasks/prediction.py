@@ -102,11 +102,33 @@ def run(ctx: TaskContext) -> TaskOutput:
 
     rate = fit(model, model.parameters(), optimizer, scheduler, cfg.epochs, epoch_batches, loss_of_batch, ctx,
                desc=f"prediction {ctx.method_name}")
+    return _evaluate(lambda batches: predict_batches(model, batches, ctx), test_rows, ctx, rate)
+
+
+def zero_velocity(ctx: TaskContext) -> TaskOutput:
+    """Reference: every predicted frame repeats the last observed pose (no training, no labels)."""
+    test_rows = eligible(ctx.test_cache, np.asarray(ctx.test_rows), ctx.task_config.observe + ctx.task_config.predict)
+    if len(test_rows) == 0:
+        raise ValueError("prediction needs test sequences of >= observe + predict frames; lower "
+                         "prediction.observe/predict or use longer data")
+    steps = ctx.task_config.predict
+
+    def repeat_last(batches):
+        return torch.cat([observed[:, -1:].expand(-1, steps, -1, -1) for observed, _ in batches])
+
+    return _evaluate(repeat_last, test_rows, ctx, 0.0)
+
+
+def _evaluate(predict, test_rows: np.ndarray, ctx: TaskContext, rate: float) -> TaskOutput:
+    """MPJPE (mm) overall and per horizon of ``predict(batches of (observed, lengths))`` on the
+    first ``observe + predict`` frames of every eligible test sequence."""
+    cfg = ctx.task_config
+    total = cfg.observe + cfg.predict
     test = _windows(ctx.test_cache, test_rows, total, np.zeros(len(test_rows), dtype=np.int64))
     lengths = torch.full((cfg.batch_size,), cfg.observe)
     batches = ((test[i:i + cfg.batch_size, :cfg.observe].to(ctx.device), lengths[: len(test[i:i + cfg.batch_size])].to(ctx.device))
                for i in range(0, len(test), cfg.batch_size))
-    predicted_mm = predict_batches(model, batches, ctx).numpy() * 1000.0
+    predicted_mm = predict(batches).float().cpu().numpy() * 1000.0
     target_mm = test[:, cfg.observe:].numpy() * 1000.0
     metrics = {"mpjpe": float(mpjpe(predicted_mm, target_mm))}
     horizons = tuple(h for h in cfg.horizons if h <= cfg.predict)

@@ -110,18 +110,19 @@ def run(ctx: TaskContext) -> TaskOutput:
     return TaskOutput(metrics=metrics, outputs=outputs, samples_per_s=rate)
 
 
-def combine_streams(outputs: list[dict]) -> dict[str, float]:
+def combine_streams(outputs: list[TaskOutput], ctx: TaskContext) -> TaskOutput:
     """'-3s': average the stream models' class probabilities, then score."""
-    labels = outputs[0]["labels"]
-    metrics = percent(topk_accuracy(np.mean([o["probs"] for o in outputs], axis=0), labels, ks=(1, 5)))
-    if all("linear_features" in o for o in outputs):  # crossclr protocol: one classifier on averaged logits
-        setup = outputs[0]["linear_features"]
-        parts = [o["linear_features"] for o in outputs]
+    kept = [o.outputs for o in outputs]
+    labels = kept[0]["labels"]
+    metrics = percent(topk_accuracy(np.mean([o["probs"] for o in kept], axis=0), labels, ks=(1, 5)))
+    if all("linear_features" in o for o in kept):  # crossclr protocol: one classifier on averaged logits
+        setup = kept[0]["linear_features"]
+        parts = [o["linear_features"] for o in kept]
         heads = protocols.train_linear([p["train"] for p in parts], setup["labels"], setup["classes"],
                                        setup["config"], setup["seed"])
         mean = protocols.linear_probs(heads, [p["test"] for p in parts])
         metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
-    elif all("linear_probs" in o for o in outputs):
-        mean = np.mean([o["linear_probs"] for o in outputs], axis=0)
+    elif all("linear_probs" in o for o in kept):
+        mean = np.mean([o["linear_probs"] for o in kept], axis=0)
         metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
-    return metrics
+    return TaskOutput(metrics=metrics)

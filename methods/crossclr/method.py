@@ -61,6 +61,7 @@ class CrosSCLR(MemoryBankMethod):
     """CrosSCLR (Li et al., CVPR 2021), paper behaviour; ``faithful_bugs`` for the reference's."""
 
     pretrains_all_streams = True
+    table_streams = STREAMS       # CrosSCLR-3S (and CrosSCLR on joints alone)
 
     def __init__(self, config: CrosSCLRConfig):
         super().__init__(config)

@@ -53,6 +53,13 @@ class HiTRS(SkeletonMethod):
     """Hierarchical transformer (F-TRS -> C-TRS -> V-TRS) with the four reference pretext tasks."""
 
     split_bodies_for_pretraining = True
+    table_streams = ("joint", "motion", "bone")                      # Hi-TRS and Hi-TRS-3s rows
+    level_sets = ("F", "C", "V", "F+C", "F+V", "C+V", "F+C+V")       # Table 3 ablation
+    default_levels = "F+C+V"
+
+    @classmethod
+    def variant_overrides(cls, stream: str, levels: str | None) -> dict:
+        return {"stream": stream, "levels": levels or cls.default_levels}
 
     def __init__(self, config: HiTRSConfig):
         super().__init__(config)
