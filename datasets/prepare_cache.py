@@ -5,6 +5,8 @@ Raw layouts (docs/data.md):
   the missing-skeleton list via ``missing=`` or any ``*missing*.txt`` directly in RAW.
 - pkummd: ``RAW/PKU_Skeleton_Renew/XXXX-V.txt``, ``RAW/Train_Label_PKU_final/XXXX-V.txt`` and
   the official ``cross-subject.txt`` (anywhere under RAW, or ``pku_split=``).
+- ntu60 / ntu120 from PYSKL: RAW is the pickle ``ntu60_3danno.pkl`` / ``ntu120_3danno.pkl``
+  (``prepare_pyskl.py``).
 - synthetic: ``RAW/ntu`` and ``RAW/pkummd`` in those layouts (``datasets.synthetic.generate``);
   caches go to ``OUT/ntu`` and ``OUT/pkummd``.
 
@@ -187,6 +189,13 @@ def prepare(kind: str, raw, out, *, progress: bool = True, missing=None, pku_spl
     if kind not in KINDS:
         raise ValueError(f"unknown dataset kind {kind!r}; choose one of {', '.join(KINDS)}")
     raw, out = Path(raw), Path(out)
+    if raw.is_file() and raw.suffix == ".pkl":  # PYSKL's ntu60_3danno.pkl / ntu120_3danno.pkl
+        if kind not in ("ntu60", "ntu120"):
+            raise SkeletonFormatError(raw, None, f"a PYSKL pickle holds NTU RGB+D, not {kind}",
+                                      "use 'prepare ntu60' or 'prepare ntu120' with it")
+        from .prepare_pyskl import prepare_pyskl
+
+        return prepare_pyskl(kind, raw, out, missing=Path(missing) if missing else None, force=force, log=log)
     if not raw.is_dir():
         raise SkeletonFormatError(raw, None, "no such folder" if not raw.exists() else "not a folder",
                                   "pass the dataset's raw folder as --raw")
