@@ -26,6 +26,8 @@ class RecognitionConfig:
     linear_eval: bool = True          # also report frozen-encoder linear evaluation
     linear_lr: float = 0.01
     linear_epochs: int = 50
+    knn: bool = True                  # also report kNN retrieval top-1 on the frozen embeddings
+    knn_k: int = 1                    # neighbours (cosine); peers report k=1
     split: str = "xsub"
 
 

@@ -20,7 +20,7 @@ from datasets.cache import file_lock
 from datasets.subsets import make_subset
 from methods.config import config_hash, to_dict
 
-from . import cli, distributed, plan, records
+from . import cli, distributed, plan, protocol, records
 from .cli import UsageError
 from .io import OutputError, atomic_write_json, check_output_dir
 from .pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
@@ -63,6 +63,7 @@ class Runner:
         self.run_cfg = plan.run_config(opts, profile)
         self.log = (lambda msg: tqdm.write(msg)) if dist.main else (lambda msg: None)
         self.written: list[dict] = []
+        self.protocols: dict[tuple, dict] = {}   # joint-stream protocol blocks, reused by the -3s records
 
     # -- pre-training ------------------------------------------------------------------------
     def pretrained(self, job: plan.Job, data: plan.Data):
@@ -124,7 +125,11 @@ class Runner:
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
                 "pretrain": None if pre_folder is None else {"id": pre_folder.name,
                                                             "checkpoint": str(pre_folder / "encoder.pt"),
-                                                            "log": str(pre_folder / "pretrain.log")}}
+                                                            "log": str(pre_folder / "pretrain.log")},
+                "protocol": protocol.describe(task, task_cfg, methods.method_class(job.method), self.dist.world,
+                                              out.metrics, pre_folder, data.ntu, self.run_cfg.pretrain_split,
+                                              cache.dataset)}
+        self.protocols[(job.method, job.levels, job.seed, task, fraction)] = meta["protocol"]
         self.record(job, job.variant, job.stream, task, fraction, cache, out, ctx, started, t0, meta)
         return ctx, out
 
@@ -139,7 +144,7 @@ class Runner:
                   "split": getattr(self.run_cfg, task).split, "label_fraction": fraction, "seed": job.seed,
                   "profile": self.profile, "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
-                  **meta, "provenance": records.provenance(self.device, self.dist.world, started,
+                  **meta, **({"plugins": self.opts.plugins} if self.opts.plugins else {}), "provenance": records.provenance(self.device, self.dist.world, started,
                                                            time.perf_counter() - t0, out.samples_per_s),
                   "artifacts": artifacts}
         records.write_record(self.opts.out, record)
@@ -174,7 +179,9 @@ class Runner:
             else:
                 out = detection.combine_streams(outputs, ctx)
             job = next(j for j in job_list if (j.method, j.levels, j.seed) == (name, levels, seed) and j.stream == "joint")
-            meta = {"subset": None, "pretrain": None, "streams": ["joint", "motion", "bone"]}
+            meta = {"subset": None, "pretrain": None, "streams": ["joint", "motion", "bone"],
+                    "protocol": {**self.protocols[(name, levels, seed, task, fraction)],
+                                 "encoder": protocol.encoder_modes(out.metrics)}}
             self.record(job, f"{name}-3s", "3s", task, fraction, data.for_task(task), out, ctx, started, t0, meta)
         return self.written
 
@@ -192,7 +199,9 @@ def summary_table(written: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        plugins = cli.load_plugins(argv)   # before --method is resolved: plugins register methods
         opts = cli.parse(argv, methods.available())
+        opts.plugins = plugins
         device = resolve_device(opts.device)
         profile = opts.profile or ("paper" if device.type == "cuda" else "small")
         dist = distributed.init_from_env(device.type)
@@ -210,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             print_estimate(opts, profile)
             return 0
         data = load_data(opts, runner.run_cfg, opts.progress and dist.main)
+        if data.ntu is None and any(j.needs_pretraining for j in job_list):
+            raise UsageError("pre-training needs an NTU cache (detection on PKU-MMD is evaluated as a transfer from "
+                             "NTU pre-training): add --data ntu60=DIR or --data ntu120=DIR")
         check_output_dir(opts.out)
     except (UsageError, OutputError) as err:
         cli.fail(str(err))
