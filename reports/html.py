@@ -53,7 +53,7 @@ def _table_html(result: TableResult) -> str:
             for col in spec.cols:
                 r = by[(row, col)]
                 ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)
-                pap = MISSING if r.paper is None else f"{r.paper:.1f}"
+                pap = MISSING if pd.isna(r.paper) else f"{r.paper:.1f}"
                 title = f"seeds: {r.seeds}; runs: {r.run_ids}" if r.n_seeds else "no run"
                 cls = ' class="missing"' if ours == MISSING else ""
                 tds.append(f'<td{cls} title="{_e(title)}">{_e(ours)}'

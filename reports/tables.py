@@ -142,7 +142,12 @@ def build_table(spec: TableSpec, df: pd.DataFrame) -> TableResult:
 
 
 def build_tables(df: pd.DataFrame) -> dict[str, TableResult]:
-    return {key: build_table(make(), df) for key, make in SPECS.items()}
+    """Tables 1-3 (with rows for plugin methods, reports/extra_tables.py) and the recognition table."""
+    from .extra_tables import recognition_spec, with_extra_rows
+
+    specs = {key: with_extra_rows(make(), df) for key, make in SPECS.items()}
+    specs["recognition"] = recognition_spec(df)
+    return {key: build_table(spec, df) for key, spec in specs.items()}
 
 
 # ---- formatting --------------------------------------------------------------------------
@@ -200,7 +205,7 @@ def to_markdown(result: TableResult) -> str:
     out = [f"# {spec.key.replace('table', 'Table ')}: {spec.title}", ""]
     for sec in result.sections:
         head, body, cells = _grid(result, sec, lambda r: f"{fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)} "
-                                                         f"({'—' if r.paper is None else f'{r.paper:.1f}'}, "
+                                                         f"({'—' if pd.isna(r.paper) else f'{r.paper:.1f}'}, "
                                                          f"Δ {fmt_diff(r.diff)})")
         out += [f"**{line}**" if line.startswith("⚠") else line for line in caption(result, sec, cells)] + [""]
         out.append("| " + " | ".join(head) + " |")
@@ -222,7 +227,7 @@ def tex_escape(text: str) -> str:
 def _tex_cell(r) -> str:
     ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, pm=r"\pm", runs=r.n_runs)
     ours = "---" if ours == MISSING else ours if ours == "NaN" else f"${ours}$"
-    pap = "---" if r.paper is None else f"{r.paper:.1f}"
+    pap = "---" if pd.isna(r.paper) else f"{r.paper:.1f}"
     return ours + r" {\scriptsize(" + pap + ", " + fmt_diff(r.diff, "-").replace(MISSING, "---") + ")}"
 
 
