@@ -24,6 +24,7 @@ from . import distributed
 from .data import BucketBatches, SequenceSet
 from .io import CorruptFileError, atomic_write_json, atomic_write_text, load_checked, save_checked
 from .tasks.common import MethodCall
+from .tb_log import EventLog
 
 
 class PretrainInterrupted(RuntimeError):
@@ -169,6 +170,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
     bar = tqdm(total=loop.steps, initial=step, desc=f"pretrain {method.name}", disable=not (progress and dist.main),
                dynamic_ncols=True, leave=False)
     log_handle = open(log_path, "a") if dist.main else None
+    events = EventLog(folder, step) if dist.main else None   # TensorBoard, when installed
     try:
         with _StopSignal() as stop:
             while step < loop.steps:
@@ -213,6 +215,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                     entry = {"step": step, "lr": optimizer.param_groups[0]["lr"], "loss": total, **sums}
                     log_handle.write(json.dumps(entry) + "\n")
                     log_handle.flush()
+                    events.add(entry)
                     bar.set_postfix(loss=f"{total:.3f}")
                 if step % loop.checkpoint_every == 0 and step < loop.steps:
                     checkpoint()
@@ -227,6 +230,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         bar.close()
         if log_handle:
             log_handle.close()
+            events.close()
     wall = time.perf_counter() - start_time
     rate = (seen - start_seen) / wall if wall > 0 else 0.0
     if dist.main:
