@@ -150,3 +150,21 @@ def test_cli_prepares_and_is_a_noop_the_second_time(raw_cache, tmp_path, capsys)
     assert cli(args) == 0 and "up to date" in capsys.readouterr().err
     assert cli(["prepare", "pkummd", "--raw", str(pkl), "--out", str(tmp_path / "x")]) == 2
     assert "use 'prepare ntu60' or 'prepare ntu120'" in capsys.readouterr().err
+
+
+def test_ntu120_pickle_with_xset_split_and_a_missing_list(raw_cache, tmp_path):
+    fixtures, raw = raw_cache
+    anns = _pyskl_annotations(fixtures, np.float16)
+    names = [a["frame_dir"] for a in anns]
+    subject_train = [n for n in names if int(n[9:12]) in M.NTU120_XSUB_TRAIN]
+    splits = dict(xsub_train=subject_train, xsub_val=[n for n in names if n not in subject_train],
+                  xset_train=[n for n in names if int(n[1:4]) % 2 == 0], xset_val=[n for n in names if int(n[1:4]) % 2])
+    missing = tmp_path / "NTU_RGBD120_samples_with_missing_skeletons.txt"
+    missing.write_text(names[3] + "\n")
+    out = datasets.prepare("ntu120", write_pyskl(tmp_path / "ntu120_3danno.pkl", anns, splits), tmp_path / "cache",
+                           progress=False, missing=missing, log=lambda m: None)
+    c = datasets.open_cache(out)
+    assert c.dataset == "ntu120" and c.num_classes == 120 and c.splits == ["xsub", "xset"]
+    assert c.names == names[:3] + names[4:] and c.meta["missing_listed"] == 1
+    assert c.manifest["split:xset"].tolist() == ["test"] * 4                      # setup 1 is odd
+    np.testing.assert_array_equal(c.sequence(3), np.asarray(raw.sequence(4)).astype(np.float16).astype(np.float32))
