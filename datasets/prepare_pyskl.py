@@ -91,10 +91,10 @@ def prepare_pyskl(dataset: str, pkl: Path, out: Path, *, missing: Path | None, f
     rows, fields, bad, listed, outside = _select(dataset, pkl, samples, skip)
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)  # from here on the folder is not a cache
-    lengths = np.array([len(samples.keypoints[r]) for r in rows], dtype=np.int64)
+    lengths = np.array([samples.keypoints[r].shape[1] for r in rows], dtype=np.int64)
     with AtomicFile(out / "data.bin") as fh:
         for r in rows:
-            fh.write(np.ascontiguousarray(samples.keypoints[r], dtype="<f4").tobytes())
+            fh.write(samples.frames(r).astype("<f4", copy=False).tobytes())
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     names = [samples.names[r] for r in rows]
     man = pd.DataFrame({"name": names, "length": lengths, "bodies": samples.bodies[rows]})

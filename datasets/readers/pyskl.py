@@ -38,9 +38,18 @@ class PysklSamples:
 
     names: list[str]
     labels: np.ndarray            # int64 (N,), 0-based as in the file
-    keypoints: list[np.ndarray]   # per sample float32 (T, 2, 25, 3), body slots zero-padded
-    bodies: np.ndarray            # int64 (N,): body slots with any non-zero coordinate
+    keypoints: list[np.ndarray]   # per sample the file's (M, T, 25, 3) array, checked, not copied
+    bodies: np.ndarray            # int64 (N,): body slots (of the first 2) with any non-zero coordinate
     splits: dict[str, dict[str, set[str]]]   # "xsub" -> {"train": {...}, "test": {...}}
+
+    def frames(self, i: int) -> np.ndarray:
+        """float32 (T, 2, 25, 3) of sample ``i`` in the cache layout (bodies beyond 2 dropped, a
+        missing second body zero). Converted one sample at a time: NTU-120 as float32 would
+        need ~6 GB at once."""
+        kp = self.keypoints[i]
+        x = np.zeros((kp.shape[1], MAX_BODIES, NUM_JOINTS, NUM_COORDS), dtype=np.float32)
+        x[:, :min(kp.shape[0], MAX_BODIES)] = kp[:MAX_BODIES].transpose(1, 0, 2, 3)
+        return x
 
 
 def _fail(path: Path, problem: str, hint: str = "") -> SkeletonFormatError:
@@ -80,11 +89,9 @@ def _keypoint(path: Path, i: int, ann: dict) -> np.ndarray:
     total = ann.get("total_frames", t)
     if isinstance(total, (bool, float)) or not isinstance(total, (int, np.integer)) or int(total) != t:
         raise _fail(path, f"{where}: total_frames={total!r} but the keypoint array has {t} frames")
-    x = np.zeros((t, MAX_BODIES, NUM_JOINTS, NUM_COORDS), dtype=np.float32)
-    x[:, :min(m, MAX_BODIES)] = kp[:MAX_BODIES].transpose(1, 0, 2, 3)
-    if not np.isfinite(x).all():
+    if not np.isfinite(kp[:MAX_BODIES]).all():
         raise _fail(path, f"{where}: non-finite coordinates (NaN/inf)", "the pickle is damaged; re-download it")
-    return x
+    return kp
 
 
 def read_pyskl(path) -> PysklSamples:
@@ -114,5 +121,6 @@ def read_pyskl(path) -> PysklSamples:
     if len(counts) != len(names):
         dup = next(n for n, k in counts.items() if k > 1)
         raise _fail(path, f"sample name {dup!r} is listed twice", "the pickle is damaged; re-download it")
-    bodies = np.array([int(np.abs(x).max(axis=(0, 2, 3)).astype(bool).sum()) for x in keypoints], dtype=np.int64)
+    bodies = np.array([int((np.abs(kp[:MAX_BODIES]).max(axis=(1, 2, 3)) > 0).sum()) for kp in keypoints],
+                      dtype=np.int64)
     return PysklSamples(names, np.asarray(labels, dtype=np.int64), keypoints, bodies, splits)
