@@ -144,8 +144,9 @@ class Runner:
                   "split": getattr(self.run_cfg, task).split, "label_fraction": fraction, "seed": job.seed,
                   "profile": self.profile, "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
-                  **meta, **({"plugins": self.opts.plugins} if self.opts.plugins else {}), "provenance": records.provenance(self.device, self.dist.world, started,
-                                                           time.perf_counter() - t0, out.samples_per_s),
+                  **meta, **({"plugins": self.opts.plugins} if self.opts.plugins else {}),
+                  "provenance": records.provenance(self.device, self.dist.world, started,
+                                                   time.perf_counter() - t0, out.samples_per_s),
                   "artifacts": artifacts}
         records.write_record(self.opts.out, record)
         self.written.append(record)

@@ -85,8 +85,7 @@ def linear_evaluation(ctx: TaskContext, features: dict[str, torch.Tensor] | None
     """Frozen encoder: embeddings are computed once, then only the linear head is trained (lr
     ``linear_lr``, no decay) - identical to re-running the frozen encoder every epoch."""
     cfg = ctx.task_config
-    features = features if features is not None else frozen_features(ctx)
-    torch.manual_seed(ctx.seed)
+    features = features if features is not None else frozen_features(ctx)  # seeds; the head's init follows
     labels = torch.from_numpy(ctx.train_cache.manifest["label"].to_numpy()[ctx.train_rows].astype(np.int64))
     head = nn.Linear(features["train"].shape[1], ctx.train_cache.num_classes)
     optimizer = torch.optim.Adam(head.parameters(), lr=cfg.linear_lr)
