@@ -33,6 +33,8 @@ class RecognitionConfig:
     linear_eval: bool = True          # also report frozen-encoder linear evaluation
     linear_lr: float = 0.01
     linear_epochs: int = 50
+    knn: bool = True                  # also report kNN retrieval top-1 on the frozen embeddings
+    knn_k: int = 1                    # neighbours (cosine); peers report k=1
     split: str = "xsub"
     protocol: str = "supplementary"   # fine-tuning: supplementary | hitrs_code (tasks/protocols.py)
     linear_protocol: str = "suite"    # linear evaluation: suite (Adam linear_lr) | crossclr (official SGD 3.0)

@@ -24,7 +24,7 @@ from plumbing.locks import LockBusyError, file_lock
 from .engine import distributed
 from .engine.data import sequence_set
 from .engine.pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
-from .runner import cli, plan, preflight, records
+from .runner import cli, plan, preflight, protocol, records
 from .runner.cli import UsageError
 from .runner.outputs import OutputError, check_output_dir
 from .runner.parallel import claim, run_workers, worker_count
@@ -73,6 +73,7 @@ class Runner:
         self.run_cfg = plan.run_config(opts, profile)
         self.log = (lambda msg: tqdm.write(msg)) if dist.main else (lambda msg: None)
         self.written: list[dict] = []
+        self.protocols: dict[tuple, dict] = {}   # joint-stream protocol blocks, reused by the -3s records
 
     # -- pre-training ------------------------------------------------------------------------
     def pretrained(self, job: plan.Job, data: plan.Data):
@@ -153,7 +154,12 @@ class Runner:
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
                 "pretrain": None if pre_folder is None else {"id": pre_folder.name,
                                                             "checkpoint": str(pre_folder / "encoder.pt"),
-                                                            "log": str(pre_folder / "pretrain.log")}}
+                                                            "log": str(pre_folder / "pretrain.log")},
+                "protocol": protocol.describe(run.task, task_cfg, methods.method_class(job.method)
+                                              if job.config is not None else None, self.dist.world,
+                                              out.metrics, pre_folder, data.ntu, self.run_cfg.pretrain_split,
+                                              cache.dataset)}
+        self.protocols[(job.method, job.levels, job.seed, run.task, run.fraction)] = meta["protocol"]
         self.record(job, job.variant, job.stream, run, cache, out, started, t0, meta)
         return ctx, out
 
@@ -163,7 +169,9 @@ class Runner:
         started, t0 = records.now_iso(), time.perf_counter()
         out = TASK_MODULES[e.task].combine_streams([o for _, o in parts], ctx)
         job = next(j for j in unit.jobs if (j.method, j.stream, j.levels, j.seed) == (e.method, "joint", e.levels, e.seed))
-        meta = {"subset": None, "pretrain": None, "streams": list(plan.THREE_STREAMS)}
+        meta = {"subset": None, "pretrain": None, "streams": list(plan.THREE_STREAMS),
+                "protocol": {**self.protocols[(e.method, e.levels, e.seed, e.task, e.fraction)],
+                             "encoder": protocol.encoder_modes(out.metrics)}}
         self.record(job, e.variant, "3s", plan.Run(e.task, e.fraction), ctx.test_cache, out, started, t0, meta)
 
     def record(self, job: plan.Job, variant: str, stream: str, run: plan.Run, cache, out, started, t0, meta):
@@ -177,8 +185,9 @@ class Runner:
                   "split": getattr(self.run_cfg, run.task).split, "label_fraction": run.fraction, "seed": job.seed,
                   "profile": self.profile, "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
-                  **meta, "provenance": records.provenance(self.device, self.dist.world, started,
-                                                           time.perf_counter() - t0, out.samples_per_s),
+                  **meta, **({"plugins": self.opts.plugins} if self.opts.plugins else {}),
+                  "provenance": records.provenance(self.device, self.dist.world, started,
+                                                   time.perf_counter() - t0, out.samples_per_s),
                   "artifacts": artifacts}
         records.write_record(self.opts.out, record)
         self.written.append(record)
@@ -265,7 +274,9 @@ def finish(opts: cli.Options, written: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        plugins = cli.load_plugins(argv)   # before --method is resolved: plugins register methods
         opts = cli.parse(argv, methods.available())
+        opts.plugins = plugins
         device = resolve_device(opts.device)
         profile = opts.profile or ("paper" if device.type == "cuda" else "small")
         dist = distributed.init_from_env(device.type)

@@ -12,5 +12,6 @@ from .prepare_cache import prepare  # noqa: F401
 from .readers.arrays import (ArrayDataset, read_frame50_arrays, read_hitrs_arrays,  # noqa: F401
                              read_stgcn_arrays)
 from .readers.ntu import NTUSkeleton, parse_ntu_skeleton, read_ntu_skeleton  # noqa: F401
+from .readers.pyskl import PysklSamples, read_pyskl  # noqa: F401
 from .readers.pku import parse_pku_name, read_pku_labels, read_pku_skeleton, read_pku_split  # noqa: F401
 from .subsets import Subset, load_subset, make_subset  # noqa: F401

@@ -11,7 +11,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="convert a raw dataset folder into a cache")
     p.add_argument("kind", choices=["ntu60", "ntu120", "pkummd", "synthetic"])
-    p.add_argument("--raw", required=True, type=Path, help="the raw dataset folder")
+    p.add_argument("--raw", required=True, type=Path,
+                   help="the raw dataset folder, or PYSKL's ntu60_3danno.pkl / ntu120_3danno.pkl")
     p.add_argument("--out", required=True, type=Path, help="the cache folder to write")
     p.add_argument("--missing", type=Path, default=None,
                    help="NTU missing-skeleton list (sample names, one per line); default: any "

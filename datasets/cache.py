@@ -196,3 +196,21 @@ def open_cache(path, verify: bool = True) -> SkeletonCache:
     """Open a prepared cache folder (ValueError / FileNotFoundError when it is not one;
     CorruptCacheError when a file fails its checksum)."""
     return SkeletonCache(path, verify=verify)
+
+
+def report_prepared(dataset: str, out: Path, meta: dict, bad: list, log) -> None:
+    """One summary of a prepared cache: counts, what was left out and why."""
+    log(f"{dataset}: {meta['samples']} samples, {meta['frames']} frames -> {out}")
+    extra = []
+    if meta["missing_listed"]:
+        extra.append(f"{meta['missing_listed']} on the missing-skeleton list")
+    if meta["outside_dataset"]:
+        extra.append(f"{meta['outside_dataset']} outside {dataset}")
+    if extra:
+        log(f"{dataset}: not included: " + ", ".join(extra))
+    if bad:
+        log(f"{dataset}: skipped {len(bad)} bad file(s), listed in {out / 'bad_files.txt'}:")
+        for name, why in bad[:10]:
+            log(f"  {why}")
+        if len(bad) > 10:
+            log(f"  ... and {len(bad) - 10} more")

@@ -5,6 +5,8 @@ Raw layouts (docs/data.md):
   the missing-skeleton list via ``missing=`` or any ``*missing*.txt`` directly in RAW.
 - pkummd: ``RAW/PKU_Skeleton_Renew/XXXX-V.txt``, ``RAW/Train_Label_PKU_final/XXXX-V.txt`` and
   the official ``cross-subject.txt`` (anywhere under RAW, or ``pku_split=``).
+- ntu60 / ntu120 from PYSKL: RAW is the pickle ``ntu60_3danno.pkl`` / ``ntu120_3danno.pkl``
+  (``prepare_pyskl.py``).
 - synthetic: ``RAW/ntu`` and ``RAW/pkummd`` in those layouts (``datasets.synthetic.generate``);
   caches go to ``OUT/ntu`` and ``OUT/pkummd``.
 
@@ -31,7 +33,7 @@ from plumbing.files import AtomicFile, atomic_write_text
 
 from . import meta as M
 from ._malloc import tune_malloc
-from .cache import FORMAT_VERSION, FRAME_SHAPE, SkeletonCache, checksums, save_npy_atomic
+from .cache import FORMAT_VERSION, FRAME_SHAPE, SkeletonCache, checksums, report_prepared, save_npy_atomic
 from .classes import CLASS_NAMES
 from .errors import SkeletonFormatError
 from .readers.ntu import parse_ntu_skeleton
@@ -215,6 +217,13 @@ def prepare(kind: str, raw, out, *, progress: bool = True, missing=None, pku_spl
     if kind not in KINDS:
         raise ValueError(f"unknown dataset kind {kind!r}; choose one of {', '.join(KINDS)}")
     raw, out = Path(raw), Path(out)
+    if raw.is_file() and raw.suffix == ".pkl":  # PYSKL's ntu60_3danno.pkl / ntu120_3danno.pkl
+        if kind not in ("ntu60", "ntu120"):
+            raise SkeletonFormatError(raw, None, f"a PYSKL pickle holds NTU RGB+D, not {kind}",
+                                      "use 'prepare ntu60' or 'prepare ntu120' with it")
+        from .prepare_pyskl import prepare_pyskl
+
+        return prepare_pyskl(kind, raw, out, missing=Path(missing) if missing else None, force=force, log=log)
     if not raw.is_dir():
         raise SkeletonFormatError(raw, None, "no such folder" if not raw.exists() else "not a folder",
                                   "pass the dataset's raw folder as --raw")
@@ -338,22 +347,5 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
             "outside_dataset": inputs.get("outside", 0),
             "inputs": [str(p) for p in inputs["extra"]], "checksums": checksums(out)}
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1))
-    _report(dataset, out, meta, bad, log)
+    report_prepared(dataset, out, meta, bad, log)
     return out
-
-
-def _report(dataset: str, out: Path, meta: dict, bad: list, log) -> None:
-    log(f"{dataset}: {meta['samples']} samples, {meta['frames']} frames -> {out}")
-    extra = []
-    if meta["missing_listed"]:
-        extra.append(f"{meta['missing_listed']} on the missing-skeleton list")
-    if meta["outside_dataset"]:
-        extra.append(f"{meta['outside_dataset']} outside {dataset}")
-    if extra:
-        log(f"{dataset}: not included: " + ", ".join(extra))
-    if bad:
-        log(f"{dataset}: skipped {len(bad)} bad file(s), listed in {out / 'bad_files.txt'}:")
-        for name, why in bad[:10]:
-            log(f"  {why}")
-        if len(bad) > 10:
-            log(f"  ... and {len(bad) - 10} more")

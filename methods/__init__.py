@@ -26,6 +26,10 @@ def register(name: str, config_factory: Callable[..., Any]):
     ``config_factory(profile, **overrides)`` returns the resolved frozen config.
     """
     def wrap(cls):
+        old = _FACTORIES.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"method name {name!r} is already registered by {old.__module__}.{old.__qualname__}; "
+                             f"give {cls.__module__}.{cls.__qualname__} another name")
         cls.name = name
         _FACTORIES[name] = cls
         _CONFIGS[name] = config_factory
@@ -55,6 +59,11 @@ def available() -> list[str]:
     return sorted(_FACTORIES)
 
 
+def classes() -> list[type]:
+    """The registered classes, in the order of ``available()``."""
+    return [_FACTORIES[n] for n in available()]
+
+
 def make_config(name: str, profile: str = "ci", **overrides: Any) -> Any:
     """The resolved frozen config of method ``name`` (profile + overrides)."""
     _load_builtins()
@@ -81,4 +90,4 @@ def create(name: str, profile: str = "ci", config: Any = None, **overrides: Any)
     return _FACTORIES[name](config)
 
 
-__all__ = ["SkeletonMethod", "available", "create", "make_config", "method_class", "register", "unregister"]
+__all__ = ["SkeletonMethod", "available", "classes", "create", "make_config", "method_class", "register", "unregister"]

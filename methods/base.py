@@ -26,6 +26,9 @@ class SkeletonMethod(nn.Module, abc.ABC):
 
     #: registry name, e.g. "hitrs"; set by ``@methods.register``
     name: ClassVar[str]
+    #: fixed input length the method resamples to (None = variable length, up to loop.max_frames);
+    #: stated in every record's ``protocol`` block
+    input_frames: ClassVar[int | None] = None
     #: pre-training treats every body of a sample as its own single-person sample (Hi-TRS)
     split_bodies_for_pretraining: ClassVar[bool] = False
     #: one pre-training produces every stream's encoder (CrosSCLR); the cache key then omits

@@ -15,16 +15,17 @@ from plumbing.files import atomic_write_text
 from . import figures as figs
 from . import records as recs
 from .html import render
-from .tables import ROW_MATCH, build_tables, matches, write
+from .extra_tables import build_tables, row_matches
+from .tables import matches, write
 
 
-def _pick(records: list[dict], section: tuple, task: str, rows: list[str], artifact: str,
+def _pick(records: list[dict], section: tuple, task: str, rows: dict[str, dict], artifact: str,
           results_dir: Path) -> list[tuple[str, Path]]:
     """Per table row, the artifact of one run in ``section`` (100% data preferred, lowest seed,
     latest record)."""
     out = []
-    for row in rows:
-        cands = [r for r in records if r.get("task") == task and matches(r, ROW_MATCH[row])
+    for row, match in rows.items():
+        cands = [r for r in records if r.get("task") == task and matches(r, match)
                  and (str(r.get("dataset")), str(r.get("split")), str(r.get("profile"))) == tuple(section)]
         cands.sort(key=lambda r: str((r.get("provenance") or {}).get("finished_at") or ""), reverse=True)
         cands.sort(key=lambda r: (abs(float(r.get("label_fraction", 0)) - 1.0), r.get("seed", 0)))  # stable
@@ -54,7 +55,7 @@ def _logs(records: list[dict], results_dir: Path) -> list[tuple[str, Path]]:
 
 
 def build(results_dir: str | Path = "results", out_dir: str | Path = "reports/out") -> dict[str, Any]:
-    """Write table{1,2,3}.{md,tex,csv}, fig*.{png,svg} and report.html under ``out_dir``.
+    """Write table{1,2,3}.{md,tex,csv}, recognition.{md,tex,csv}, fig*.{png,svg} and report.html under ``out_dir``.
 
     Returns ``{"tables": {key: [paths]}, "figures": {key: {"png", "svg"} | {"reason"}},
     "html": path, "records": n, "skipped": [...], "seconds": s}``.
@@ -72,10 +73,10 @@ def build(results_dir: str | Path = "results", out_dir: str | Path = "reports/ou
         figures.append(figs.fig1_map_a(t1.cells, det, out_dir))
     else:
         figures.append(figs.Figure("fig1_map_a", "", reason="no detection records"))
-    figures.append(figs.fig2_timelines(_pick(loaded.records, det, "detection", list(t1.spec.rows), "timelines",
+    figures.append(figs.fig2_timelines(_pick(loaded.records, det, "detection", row_matches(t1.spec), "timelines",
                                              results_dir), det[0], out_dir))
     pred = tables["table2"].sections[0]
-    figures.append(figs.fig3_skeletons(_pick(loaded.records, pred, "prediction", list(tables["table2"].spec.rows),
+    figures.append(figs.fig3_skeletons(_pick(loaded.records, pred, "prediction", row_matches(tables["table2"].spec),
                                              "predictions", results_dir), pred[0], out_dir))
     figures.append(figs.fig4_pretrain_curves(_logs(loaded.records, results_dir), out_dir))
     page = render(loaded.records, df, tables, figures, loaded.skipped, str(results_dir))

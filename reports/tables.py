@@ -167,10 +167,6 @@ def build_table(spec: TableSpec, df: pd.DataFrame) -> TableResult:
     return TableResult(spec, pd.DataFrame(out), secs)
 
 
-def build_tables(df: pd.DataFrame) -> dict[str, TableResult]:
-    return {key: build_table(make(), df) for key, make in SPECS.items()}
-
-
 # ---- formatting --------------------------------------------------------------------------
 def fmt_ours(mean: float, std: float, n: int, pm: str = "±", runs: int = 0) -> str:
     """'m ± s' (several seeds), 'm' (one), 'NaN' (runs without a finite value), '—' (no run)."""

@@ -125,6 +125,6 @@ def test_hitrs_code_finetune_and_crossclr_linear_run_end_to_end(monkeypatch, one
         out = recognition.run(ctx)
         assert np.isfinite(list(out.metrics.values())).all() and "linear_top1" in out.metrics
         assert out.outputs["linear_features"]["train"].shape == (48, 64)
-        outputs.append(out.outputs)
-    metrics = recognition.combine_streams(outputs)
+        outputs.append(out)
+    metrics = recognition.combine_streams(outputs, ctx).metrics
     assert 0.0 <= metrics["linear_top1"] <= 100.0 and "top1" in metrics

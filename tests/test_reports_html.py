@@ -27,7 +27,7 @@ def test_html_is_self_contained(report):
     text = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["'](https?:|//|file:)""", text)  # nothing fetched from outside
     assert text.count('src="data:image/png;base64,') == 4
-    assert text.count('<table class="result"') == 3
+    assert text.count('<table class="result"') == 4   # Tables 1-3 and the recognition table
     assert "SYNTHETIC data (synthetic-ntu, synthetic-pkummd)" in text
     for needle in ("Provenance", "0123456789", "cpu (x86_64, 2 cores)", "total wall time", "config "):
         assert needle in text

@@ -27,6 +27,7 @@ from plumbing.files import (CorruptFileError, atomic_write_json, atomic_write_te
 from . import distributed
 from .data import BucketBatches, SequenceSet
 from .loops import MethodCall
+from .tb_log import EventLog
 
 
 class PretrainInterrupted(RuntimeError):
@@ -213,6 +214,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
     bar = tqdm(total=loop.steps, initial=step, desc=f"pretrain {method.name}", disable=not (progress and dist.main),
                dynamic_ncols=True, leave=False)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666) if dist.main else None
+    events = EventLog(folder, step) if dist.main else None   # TensorBoard, when installed
     try:
         with _StopSignal() as stop:
             while step < loop.steps:
@@ -258,6 +260,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                     # one write() of the whole line on an O_APPEND file: a kill leaves whole lines
                     # or one torn last line, never a line interleaved with another
                     os.write(log_fd, (json.dumps(entry) + "\n").encode())
+                    events.add(entry)
                     bar.set_postfix(loss=f"{total:.3f}")
                 if step % loop.checkpoint_every == 0 and step < loop.steps:
                     checkpoint()
@@ -272,6 +275,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         bar.close()
         if log_fd is not None:
             os.close(log_fd)
+            events.close()
     wall = time.perf_counter() - start_time
     rate = (seen - start_seen) / wall if wall > 0 else 0.0
     if dist.main:

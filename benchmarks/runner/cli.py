@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ class Options:
     workers: int = 0                      # parallel worker processes on CPU; 0 = auto
     worker: tuple[int, int] = (1, 1)      # internal: this process is worker k of w (benchmarks/parallel.py)
     task_all: bool = False                # --task all: the tables' plan (plan.py)
+    plugins: list[dict] = field(default_factory=list)     # modules imported by --plugin (load_plugins)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE", dest="overrides",
                    help="override any config value, e.g. recognition.epochs_pretrained=5, hitrs.d_model=64, "
                         "detection.postprocess=argmax_runs; repeatable")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (on PYTHONPATH) before methods are resolved; it registers its own method "
+                        "with @methods.register(name, config_factory) (docs/plugins.md); repeatable")
     p.add_argument("--fresh", action="store_true", help="ignore cached pre-trainings and train again")
     p.add_argument("--compile", action="store_true", help="torch.compile the models (opt-in)")
     p.add_argument("--dry-run", action="store_true",
@@ -90,6 +96,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", dest="report", action="store_false", help="do not rebuild reports/ at the end")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
+
+
+def load_plugins(argv: list[str] | None) -> list[dict]:
+    """Import every ``--plugin MODULE`` (before ``parse`` resolves ``--method``); returns what was
+    loaded (module, file, sha256, methods it registered) for the records."""
+    import methods
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    names = pre.parse_known_args(argv)[0].plugin
+    loaded = []
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            raise UsageError(f"--plugin {name}: module not found ({err}); put the folder that holds it on "
+                             "PYTHONPATH, e.g. PYTHONPATH=/path/to/dir python -m benchmarks.run --plugin NAME") from None
+        except Exception as err:  # noqa: BLE001 - the plugin's own import error, shown in one line
+            raise UsageError(f"--plugin {name}: importing it failed: {type(err).__name__}: {err}") from None
+        mine = [n for n, cls in zip(methods.available(), methods.classes()) 
+                if cls.__module__ == name or cls.__module__.startswith(name + ".")]
+        if not mine:
+            raise UsageError(f"--plugin {name}: imported, but it registers no method; decorate its SkeletonMethod "
+                             "subclass with @methods.register(name, config_factory) (docs/plugins.md)")
+        path = getattr(module, "__file__", None)
+        loaded.append({"module": name, "file": path, "methods": mine,
+                       "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None})
+    return loaded
 
 
 def _split(value: str, flag: str) -> list[str]:

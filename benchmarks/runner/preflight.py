@@ -41,7 +41,8 @@ def check_plan(opts, run_cfg, data, jobs, world: int = 1, warn=print) -> None:
     needs_ntu = [t for t in opts.tasks if t in NTU_TASKS]
     pretraining = [j for j in jobs if j.needs_pretraining]
     if data.ntu is None and (needs_ntu or pretraining):
-        why = f"--task {needs_ntu[0]}" if needs_ntu else "pre-training"
+        why = (f"--task {needs_ntu[0]}" if needs_ntu else
+               "pre-training (detection on PKU-MMD is evaluated as a transfer from NTU pre-training)")
         raise UsageError(f"--data: {why} needs an NTU-layout cache; add --data ntu60=DIR (or ntu120=DIR), "
                          "or use --data synthetic")
     if "detection" in opts.tasks and data.pkummd is None:

@@ -1,5 +1,6 @@
 """Action recognition: fine-tuning and linear evaluation under named protocols
-(``protocols.py``: the supplementary's, the Hi-TRS code's, CrosSCLR's); top-1/top-5."""
+(``protocols.py``: the supplementary's, the Hi-TRS code's, CrosSCLR's), top-1/top-5, and kNN
+retrieval (top-1, cosine, no training) on the frozen encoder's video embeddings."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,8 @@ import torch
 from torch import nn
 
 from ..engine.data import BucketBatches, sequence_set
-from ..metrics import topk_accuracy
 from ..engine.loops import MethodCall, fit, predict_batches
+from ..metrics import knn_accuracy, topk_accuracy
 from . import protocols
 from .common import TaskContext, TaskOutput
 
@@ -70,10 +71,9 @@ def finetune(ctx: TaskContext) -> tuple[np.ndarray, float]:
     return torch.softmax(logits, dim=-1).numpy(), rate
 
 
-def linear_evaluation(ctx: TaskContext) -> tuple[np.ndarray, dict]:
-    """Frozen encoder (eval mode): embeddings are computed once, then only the linear head is
-    trained under ``recognition.linear_protocol`` - identical to re-running the frozen encoder
-    every epoch. Returns test probabilities and what a joint "-3S" classifier needs."""
+def frozen_features(ctx: TaskContext) -> dict[str, torch.Tensor]:
+    """Video embeddings of the labelled training rows and the test rows from the frozen encoder
+    (eval mode), in row order: what linear evaluation and kNN retrieval both score."""
     cfg = ctx.task_config
     torch.manual_seed(ctx.seed)
     embed = MethodCall(ctx.make_method(), "video_embedding").to(ctx.device)
@@ -82,6 +82,15 @@ def linear_evaluation(ctx: TaskContext) -> tuple[np.ndarray, dict]:
         data = sequence_set(ctx.train_cache if part == "train" else ctx.test_cache, rows, cfg.max_frames)
         batches_, order = _eval_batches(data, cfg.batch_size, ctx.device)
         features[part] = _in_input_order(predict_batches(embed, batches_, ctx), order)
+    return features
+
+
+def linear_evaluation(ctx: TaskContext, features: dict[str, torch.Tensor] | None = None) -> tuple[np.ndarray, dict]:
+    """Frozen encoder: embeddings are computed once, then only the linear head is trained under
+    ``recognition.linear_protocol`` - identical to re-running the frozen encoder every epoch.
+    Returns test probabilities and what a joint "-3S" classifier needs."""
+    cfg = ctx.task_config
+    features = features if features is not None else frozen_features(ctx)  # seeds; the head's init follows
     labels = torch.from_numpy(ctx.train_cache.manifest["label"].to_numpy()[ctx.train_rows].astype(np.int64))
     classes = ctx.train_cache.num_classes
     heads = protocols.train_linear([features["train"]], labels, classes, cfg, ctx.seed)
@@ -101,12 +110,18 @@ def run(ctx: TaskContext) -> TaskOutput:
     probs, rate = finetune(ctx)
     metrics = percent(topk_accuracy(probs, labels, ks=(1, 5)))
     outputs = {"probs": probs, "labels": labels}
-    if ctx.task_config.linear_eval:
-        linear_probs, joint = linear_evaluation(ctx)
+    cfg = ctx.task_config
+    features = frozen_features(ctx) if (cfg.linear_eval or cfg.knn) else None
+    if cfg.linear_eval:
+        linear_probs, joint = linear_evaluation(ctx, features)
         metrics.update(percent(topk_accuracy(linear_probs, labels, ks=(1, 5)), prefix="linear_"))
         outputs["linear_probs"] = linear_probs
         if joint:
             outputs["linear_features"] = joint
+    if cfg.knn:  # no training: the labelled subset is the retrieval gallery
+        train_labels = ctx.train_cache.manifest["label"].to_numpy()[ctx.train_rows]
+        accuracy = knn_accuracy(features["train"], train_labels, features["test"], labels, k=cfg.knn_k)
+        metrics["knn_top1"] = 100.0 * accuracy
     return TaskOutput(metrics=metrics, outputs=outputs, samples_per_s=rate)
 
 

@@ -60,6 +60,7 @@ def share_joint_mlp(pairs: nn.ModuleDict, hidden_dim: int) -> None:
 class CrosSCLR(MemoryBankMethod):
     """CrosSCLR (Li et al., CVPR 2021), paper behaviour; ``faithful_bugs`` for the reference's."""
 
+    input_frames = 50             # frame50: every sequence resampled to 50 frames
     pretrains_all_streams = True
     table_streams = STREAMS       # CrosSCLR-3S (and CrosSCLR on joints alone)
 
