@@ -1,21 +1,27 @@
-"""Shared test helpers: where ../shared lives and skip reasons when it is absent."""
+"""Fixtures every test folder shares; helpers live in tests/support.py."""
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import shutil
+import tempfile
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+
+def pytest_configure(config):
+    """One synthetic world per test session, in a temporary folder (not the checkout's .cache):
+    tests/support.py reads HITRS_TEST_CACHE when it is imported, after this hook."""
+    if "HITRS_TEST_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="hitrs-test-cache-")
+        os.environ["HITRS_TEST_CACHE"] = folder
+        config._hitrs_test_cache = folder
 
 
-def shared_path(*parts: str) -> Path:
-    """Path under ../shared, or skip the test with the reason it is missing."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} not found: the real fixtures / golden files live in ../shared next to the checkout "
-                    "(research-licensed, never copied into the repository)")
-    return path
+def pytest_unconfigure(config):
+    folder = getattr(config, "_hitrs_test_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("HITRS_TEST_CACHE", None)
 
 
 @pytest.fixture
