@@ -11,13 +11,12 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from datasets.cache import write_bytes_atomic
+from datasets.cache import check_writable_folder, write_bytes_atomic
 
 
 class OutputError(RuntimeError):
@@ -82,14 +81,9 @@ def check_output_dir(path: str | os.PathLike, min_free_bytes: int = 200 * 2**20)
     """Fail before any training when ``path`` is not writable or nearly full."""
     path = Path(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-", delete=True)
-        probe.write(b"x")
-        probe.flush()
-        probe.close()
-    except OSError as err:
-        raise OutputError(f"--out {path}: cannot write there ({err.strerror}); "
-                          "choose a writable folder with --out") from None
+        check_writable_folder(path, "--out")
+    except ValueError as err:
+        raise OutputError(str(err)) from None
     free = shutil.disk_usage(path).free
     if free < min_free_bytes:
         raise OutputError(f"--out {path}: only {free / 2**20:.0f} MiB free, need at least "

@@ -113,6 +113,22 @@ def file_lock(path, blocking: bool = True):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def check_writable_folder(out, flag: str) -> Path:
+    """Refuse, before any work, an output that is a file or a place we cannot write (also as
+    root: a probe file is created and removed, not just the permission bits read)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out}: is a file, not a folder; choose a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err}); "
+                         f"choose a writable folder with {flag}") from None
+    return out
+
+
 def write_bytes_atomic(path, data: bytes) -> None:
     with AtomicFile(path) as fh:
         fh.write(data)

@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -29,8 +28,8 @@ from tqdm import tqdm
 
 from . import meta as M
 from ._malloc import tune_malloc
-from .cache import (FORMAT_VERSION, FRAME_SHAPE, AtomicFile, SkeletonCache, checksums, save_npy_atomic,
-                    write_text_atomic)
+from .cache import (FORMAT_VERSION, FRAME_SHAPE, AtomicFile, SkeletonCache, check_writable_folder, checksums,
+                    save_npy_atomic, write_text_atomic)
 from .classes import CLASS_NAMES
 from .errors import SkeletonFormatError
 from .readers.ntu import parse_ntu_skeleton
@@ -180,19 +179,6 @@ def _fingerprint(dataset: str, raw: Path, inputs: dict, num_classes: int) -> str
 
 class NothingPreparedError(ValueError):
     """Every input file was bad: no cache is written (bad_files.txt says why)."""
-
-
-def check_writable_folder(out: Path, flag: str) -> None:
-    """Refuse, before any work, an output that is a file or a place we cannot write."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{flag} {out}: is a file, not a folder; choose a folder for the cache")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
-            pass
-    except OSError as err:
-        raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err}); "
-                         f"choose a writable folder with {flag}") from None
 
 
 # ----------------------------------------------------------------------------- main entry
