@@ -10,7 +10,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +72,15 @@ def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     if sha256_bytes(data) != expected:
         raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupted file)")
     try:
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it is refused
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ...
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CorruptFileError(f"{path}: refused, not a plain tensor checkpoint ({first[:160]}); "
+        named = re.search(r"GLOBAL (\S+)", str(err))
+        unsupported = re.search(r"Unsupported [^.\n]*", str(err))
+        why = (f"it names {named.group(1)}, which is not plain data" if named else
+               unsupported.group(0) if unsupported else f"{type(err).__name__}: not a torch checkpoint")
+        raise CorruptFileError(f"{path}: refused, not a plain tensor checkpoint ({why}); "
                                "delete it or run with --fresh") from None
 
 
