@@ -21,7 +21,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from plumbing.files import AtomicFile, atomic_write_text
+from plumbing.files import AtomicFile, atomic_write_text, check_writable_folder
 
 from . import meta as M
 from ._malloc import tune_malloc
@@ -183,19 +182,6 @@ def _fingerprint(dataset: str, raw: Path, inputs: dict, num_classes: int) -> str
 
 class NothingPreparedError(ValueError):
     """Every input file was bad: no cache is written (bad_files.txt says why)."""
-
-
-def check_writable_folder(out: Path, flag: str) -> None:
-    """Refuse, before any work, an output that is a file or a place we cannot write."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{flag} {out}: is a file, not a folder; choose a folder for the cache")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
-            pass
-    except OSError as err:
-        raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err}); "
-                         f"choose a writable folder with {flag}") from None
 
 
 # ----------------------------------------------------------------------------- main entry

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,22 @@ def path_under(base, *parts: str) -> Path:
     if not path.resolve().is_relative_to(root):
         raise ValueError(f"{path}: refusing to write outside {base}")
     return path
+
+
+def check_writable_folder(out, flag: str) -> Path:
+    """Refuse, before any work, an output that is a file or a place we cannot write (also as
+    root: a probe file is created and removed, not just the permission bits read)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out}: is a file, not a folder; choose a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err}); "
+                         f"choose a writable folder with {flag}") from None
+    return out
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -150,10 +167,15 @@ def load_checked(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     if sha256_bytes(data) != side.read_text().strip():
         raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupted file)")
     try:
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it is refused
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ...
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CorruptFileError(f"{path}: refused, not a plain tensor checkpoint ({first[:160]}); "
+        named = re.search(r"GLOBAL (\S+)", str(err))
+        unsupported = re.search(r"Unsupported [^.\n]*", str(err))
+        why = (f"it names {named.group(1)}, which is not plain data" if named else
+               unsupported.group(0) if unsupported else f"{type(err).__name__}: not a torch checkpoint")
+        raise CorruptFileError(f"{path}: refused, not a plain tensor checkpoint ({why}); "
                                "delete it or run with --fresh") from None
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from plumbing.files import check_writable_folder
 
 
 class OutputError(RuntimeError):
@@ -15,14 +16,9 @@ def check_output_dir(path: str | os.PathLike, min_free_bytes: int = 200 * 2**20)
     """Fail before any training when ``path`` is not writable or nearly full."""
     path = Path(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-", delete=True)
-        probe.write(b"x")
-        probe.flush()
-        probe.close()
-    except OSError as err:
-        raise OutputError(f"--out {path}: cannot write there ({err.strerror}); "
-                          "choose a writable folder with --out") from None
+        check_writable_folder(path, "--out")
+    except ValueError as err:
+        raise OutputError(str(err)) from None
     free = shutil.disk_usage(path).free
     if free < min_free_bytes:
         raise OutputError(f"--out {path}: only {free / 2**20:.0f} MiB free, need at least "

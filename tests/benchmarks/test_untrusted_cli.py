@@ -190,3 +190,14 @@ def test_no_warnings_on_the_synthetic_world(world):
     seen: list[str] = []
     preflight.check_plan(opts, run_cfg, data, jobs, warn=seen.append)
     assert seen == []
+
+
+def test_out_that_is_a_file_is_refused_and_kept(tmp_path, capsys):
+    target = tmp_path / "results"
+    target.write_text("keep me")
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--method", "hitrs", "--task", "recognition"] + BASE + ["--out", str(target)])
+    assert exc.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "--out" in err[0] and "is a file" in err[0]
+    assert target.read_text() == "keep me"

@@ -57,10 +57,17 @@ def _plant(path: Path, marker: Path) -> None:
 
 
 # ---- checkpoints -----------------------------------------------------------------------------
-def test_planted_pickle_with_matching_checksum_is_refused(tmp_path):
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dumps"])
+def test_planted_pickle_with_matching_checksum_is_refused(tmp_path, writer):
+    import pickle
+
     marker = tmp_path / "pwned"
     _plant(tmp_path / "state.pt", marker)
-    with pytest.raises(CorruptFileError, match="refused"):
+    if writer == "pickle.dumps":  # a plain (legacy-format) pickle, not a torch zip file
+        blob = pickle.dumps({"model": _Plant(marker)})
+        (tmp_path / "state.pt").write_bytes(blob)
+        (tmp_path / "state.pt.sha256").write_text(sha256_bytes(blob) + "\n")
+    with pytest.raises(CorruptFileError, match="refused, not a plain tensor checkpoint"):
         load_checked(tmp_path / "state.pt")
     assert not marker.exists()
 
