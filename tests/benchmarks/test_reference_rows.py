@@ -22,7 +22,7 @@ def ntu():
 
 
 def _ctx(cache, task_config, rows):
-    return TaskContext(method_name="zero-velocity", method_config=None, make_method=None, pretrained=False,
+    return TaskContext(method_name="zero-velocity", make_method=None, pretrained=False,
                        train_cache=cache, test_cache=cache, train_rows=rows, test_rows=rows, task_config=task_config,
                        device=torch.device("cpu"), seed=0, progress=False)
 
