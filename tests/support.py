@@ -355,3 +355,20 @@ def make_results(root: Path, seeds=(0, 1, 2), skip=(), artifacts=True, **kw) -> 
 def t3_variant(levels: str) -> str:
     """Table 3's '-' column is Hi-TRS at random initialisation (variant ``hitrs-random``)."""
     return "hitrs-random" if levels == "-" else "hitrs"
+
+
+class ToyCache:
+    """A stand-in for a prepared cache: 24 random single-body sequences of 40 frames."""
+
+    dataset = "toy"
+
+    def __init__(self, n=24, t=40):
+        import pandas as pd
+        rng = np.random.default_rng(0)
+        self.seqs = (rng.normal(size=(n, t, 2, 25, 3)) * 0.2).astype(np.float32)
+        self.seqs[:, :, 1] = 0
+        self.manifest = pd.DataFrame({"name": [f"s{i}" for i in range(n)], "length": t, "bodies": 1, "label": 0})
+        self.offsets = np.arange(n + 1) * t
+
+    def gather(self, index):
+        return self.seqs.reshape(-1, 2, 25, 3)[index]

@@ -19,7 +19,7 @@ from benchmarks.engine.data import sequence_set
 from plumbing.files import CorruptFileError, load_checked, save_checked
 from benchmarks.engine.pretrain import DivergedError, pretrain
 from benchmarks.runner.records import load_records
-from tests.support import CACHE
+from tests.support import CACHE, ToyCache
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--method", "hitrs", "--task", "recognition", "--fractions", "1.0", "--profile", "ci",
@@ -99,23 +99,8 @@ def test_truncated_checkpoint_is_detected(tmp_path):
         load_checked(path)
 
 
-class _Cache:
-    dataset = "toy"
-
-    def __init__(self, n=24, t=40):
-        import pandas as pd
-        rng = np.random.default_rng(0)
-        self.seqs = (rng.normal(size=(n, t, 2, 25, 3)) * 0.2).astype(np.float32)
-        self.seqs[:, :, 1] = 0
-        self.manifest = pd.DataFrame({"name": [f"s{i}" for i in range(n)], "length": t, "bodies": 1, "label": 0})
-        self.offsets = np.arange(n + 1) * t
-
-    def gather(self, index):
-        return self.seqs.reshape(-1, 2, 25, 3)[index]
-
-
 def test_nan_batch_stops_with_step_and_no_final_checkpoint(tmp_path):
-    cache = _Cache()
+    cache = ToyCache()
     cache.seqs[5, 3, 0, 4] = np.nan  # one NaN joint in one sample
     method = methods.create("hitrs", profile="ci")
     data = sequence_set(cache, np.arange(24), 40, split_bodies=True)

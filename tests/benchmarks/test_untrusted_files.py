@@ -31,7 +31,7 @@ from datasets.readers.pku import parse_pku_name, read_pku_labels
 from reports import summary
 from reports.build import build
 from reports.records import load
-from tests.support import CACHE as TEST_CACHE, ntu_text, random_ntu_frames, write
+from tests.support import CACHE as TEST_CACHE, ToyCache, ntu_text, random_ntu_frames, write
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ["--method", "hitrs", "--task", "recognition", "--fractions", "1.0", "--profile", "ci", "--no-progress",
@@ -105,26 +105,11 @@ def test_rng_state_round_trips_through_weights_only(tmp_path):
 
 
 # ---- pretrain.log ----------------------------------------------------------------------------
-class _Cache:
-    dataset = "toy"
-
-    def __init__(self, n=24, t=40):
-        import pandas as pd
-        rng = np.random.default_rng(0)
-        self.seqs = (rng.normal(size=(n, t, 2, 25, 3)) * 0.2).astype(np.float32)
-        self.seqs[:, :, 1] = 0
-        self.manifest = pd.DataFrame({"name": [f"s{i}" for i in range(n)], "length": t, "bodies": 1, "label": 0})
-        self.offsets = np.arange(n + 1) * t
-
-    def gather(self, index):
-        return self.seqs.reshape(-1, 2, 25, 3)[index]
-
-
 def _pretrain(folder, stop_after=None):
     cfg = methods.make_config("hitrs", "ci", **{"loop.steps": 6, "loop.log_every": 1, "loop.checkpoint_every": 2,
                                                  "loop.batch_size": 4, "loop.accumulation": 1})
     method = methods.create("hitrs", config=cfg)
-    data = sequence_set(_Cache(), np.arange(24), 40, split_bodies=True)
+    data = sequence_set(ToyCache(), np.arange(24), 40, split_bodies=True)
     return pretrain(method, data, folder, pretrain_id="torn", seed=0, device=torch.device("cpu"), progress=False,
                     log=lambda m: None, stop_after=stop_after)
 
