@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .precision import CUDA_DEFAULT, PRECISIONS
 from .tasks import TASKS
 
 DATA_KINDS = ("synthetic", "ntu60", "ntu120", "pkummd")
@@ -36,6 +37,8 @@ class Options:
     report: bool = True
     progress: bool = True
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    precision: str | None = None          # None: the device's default (benchmarks.precision)
+    smoke: bool = False
 
 
 def parser() -> argparse.ArgumentParser:
@@ -64,6 +67,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE", dest="overrides",
                    help="override any config value, e.g. recognition.epochs_pretrained=5, hitrs.d_model=64, "
                         "detection.postprocess=argmax_runs; repeatable")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help=f"numeric precision: fp32; tf32 (CUDA TF32 matmuls, = fp32 on CPU); bf16 (autocast, also on "
+                        f"CPU to check GPU numerics). Default: {CUDA_DEFAULT} on CUDA, fp32 on CPU")
+    p.add_argument("--smoke", action="store_true",
+                   help="run every planned job at the profile's model sizes but only 2 optimizer steps per training "
+                        "phase, batches of a few samples and evaluation on a few sequences / videos; records carry "
+                        "smoke: true and never count as results")
     p.add_argument("--fresh", action="store_true", help="ignore cached pre-trainings and train again")
     p.add_argument("--compile", action="store_true", help="torch.compile the models (opt-in)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the GPU-hour estimate, run nothing")
@@ -138,7 +148,8 @@ def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
     return Options(methods=methods, tasks=tasks, profile=args.profile, data=data, fractions=fractions, seeds=seeds,
                    streams=streams, levels=levels, device=args.device, out=args.out, cache_dir=args.cache_dir,
                    fresh=args.fresh, compile=args.compile, dry_run=args.dry_run, deterministic=args.deterministic,
-                   report=args.report, progress=args.progress, overrides=overrides)
+                   report=args.report, progress=args.progress, overrides=overrides, precision=args.precision,
+                   smoke=args.smoke)
 
 
 def fail(message: str) -> None:

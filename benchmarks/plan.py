@@ -93,13 +93,15 @@ def data_fingerprint(cache) -> str:
     return f"{cache.dataset}:{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
-def pretrain_id(job: Job, cache, run_cfg: RunConfig) -> str:
+def pretrain_id(job: Job, cache, run_cfg: RunConfig, precision: str = "fp32") -> str:
     cls = type(methods.create(job.method, config=job.config))
     config = to_dict(job.config)
     if cls.pretrains_all_streams:
         config.pop("stream", None)
     key = {"method": job.method, "config": config, "data": data_fingerprint(cache), "seed": job.seed,
            "split": run_cfg.pretrain_split}
+    if precision != "fp32":  # fp32 keys stay as they were; tf32/bf16 pre-trainings are other weights
+        key["precision"] = precision
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return f"{job.method}-{digest}"
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .data import BucketBatches, SequenceSet
+from .precision import autocast as precision_autocast
 from .io import CorruptFileError, atomic_write_json, atomic_write_text, load_checked, save_checked
 from .tasks.common import MethodCall
 
@@ -109,9 +110,10 @@ def _load_resume_state(folder: Path, log) -> dict | None:
 
 def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed: int, device: torch.device,
              dist: distributed.Dist = distributed.Dist(), progress: bool = True, log=print,
-             stop_after: int | None = None, compile: bool = False) -> PretrainResult:
+             stop_after: int | None = None, compile: bool = False, precision: str | None = None) -> PretrainResult:
     """Pre-train ``method`` on ``data`` into ``folder`` (resuming when a checkpoint exists).
 
+    ``precision``: ``benchmarks.precision`` (None = the device's default).
     ``stop_after`` ends the run early after that many optimizer steps (tests of resume).
     """
     loop = method.config.loop
@@ -144,7 +146,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                                                       find_unused_parameters=True)
     if compile:
         forward = torch.compile(forward, dynamic=True)  # variable lengths: one graph, not one per shape
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+    autocast = precision_autocast(device, precision)
 
     def checkpoint(name="state.pt"):
         if not dist.main:

@@ -25,7 +25,7 @@ from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 RECORD_VERSION = 1
 SUMMARY_KEYS = ["run_id", "variant", "method", "stream", "levels", "task", "dataset", "split",
-                "label_fraction", "seed", "profile"]
+                "label_fraction", "seed", "profile", "precision"]
 
 
 def now_iso() -> str:
@@ -109,9 +109,10 @@ def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def write_summary(results: Path) -> Path:
+def write_summary(results: Path, include_smoke: bool = False) -> Path:
+    """``summary.csv`` of every record; smoke records (``"smoke": true``) only if asked."""
     with file_lock(results / ".summary.lock"):
-        frame = summary_frame(load_records(results))
+        frame = summary_frame([r for r in load_records(results) if include_smoke or r.get("smoke") is not True])
         path = results / "summary.csv"
         atomic_write_text(path, frame.to_csv(index=False))
     return path

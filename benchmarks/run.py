@@ -5,6 +5,7 @@ Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node=N -m benchmarks.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ from datasets.cache import file_lock
 from datasets.subsets import make_subset
 from methods.config import config_hash, to_dict
 
-from . import cli, distributed, plan, records
+from . import cli, distributed, plan, precision, records, smoke
 from .cli import UsageError
 from .io import OutputError, atomic_write_json, check_output_dir
 from .pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
@@ -61,14 +62,24 @@ class Runner:
     def __init__(self, opts: cli.Options, device: torch.device, dist: distributed.Dist, profile: str):
         self.opts, self.device, self.dist, self.profile = opts, device, dist, profile
         self.run_cfg = plan.run_config(opts, profile)
+        if opts.smoke:
+            self.run_cfg = smoke.run_config(self.run_cfg)
+        self.precision = precision.resolve(opts.precision, device)
         self.log = (lambda msg: tqdm.write(msg)) if dist.main else (lambda msg: None)
         self.written: list[dict] = []
+
+    def jobs(self) -> list[plan.Job]:
+        """The planned jobs; under --smoke with their pre-training loops capped."""
+        job_list = plan.jobs(self.opts, self.profile)
+        if self.opts.smoke:
+            job_list = [dataclasses.replace(j, config=smoke.method_config(j.config)) for j in job_list]
+        return job_list
 
     # -- pre-training ------------------------------------------------------------------------
     def pretrained(self, job: plan.Job, data: plan.Data):
         if not job.needs_pretraining:
             return None
-        pid = plan.pretrain_id(job, data.ntu, self.run_cfg)
+        pid = plan.pretrain_id(job, data.ntu, self.run_cfg, precision=self.precision)
         folder = self.opts.out / "pretrain" / pid
         # two single-process runs sharing --out: the second waits, then reuses the first's result
         lock = file_lock(folder.parent / f".{pid}.lock") if not self.dist.enabled else contextlib.nullcontext()
@@ -97,7 +108,8 @@ class Runner:
         train = sequence_set(cache, rows, job.config.loop.max_frames, split_bodies=type(method).split_bodies_for_pretraining)
         self.log(f"[run] pre-training {job.variant} ({pid}) on {len(train)} samples, {job.config.loop.steps} steps")
         result = pretrain(method, train, folder, pretrain_id=pid, seed=job.seed, device=self.device, dist=self.dist,
-                          progress=self.opts.progress, log=self.log, compile=self.opts.compile)
+                          progress=self.opts.progress, log=self.log, compile=self.opts.compile,
+                          precision=self.precision)
         if self.dist.main:
             atomic_write_json(folder / "config.json", {"method": job.method, "config": to_dict(job.config)})
         return result.folder
@@ -107,6 +119,9 @@ class Runner:
         cache = data.for_task(task)
         task_cfg = getattr(self.run_cfg, task)
         subset = make_subset(cache, task_cfg.split, fraction, SUBSET_SEED, self.opts.out / "subsets")
+        train_rows, test_rows = np.asarray(subset.indices), cache.indices(task_cfg.split, "test")
+        if self.opts.smoke:
+            train_rows, test_rows = (smoke.rows(task, cache, r, task_cfg) for r in (train_rows, test_rows))
 
         def make_method():
             method = methods.create(job.method, config=job.config)
@@ -116,9 +131,10 @@ class Runner:
 
         ctx = TaskContext(method_name=job.method, method_config=job.config, make_method=make_method,
                           pretrained=pre_folder is not None, train_cache=cache, test_cache=cache,
-                          train_rows=np.asarray(subset.indices), test_rows=cache.indices(task_cfg.split, "test"),
+                          train_rows=train_rows, test_rows=test_rows,
                           task_config=task_cfg, device=self.device, seed=job.seed, dist=self.dist,
-                          progress=self.opts.progress, log=self.log, compile=self.opts.compile)
+                          progress=self.opts.progress, log=self.log, compile=self.opts.compile,
+                          precision=self.precision, max_steps=smoke.SMOKE.steps if self.opts.smoke else None)
         started, t0 = records.now_iso(), time.perf_counter()
         out = TASK_MODULES[task].run(ctx)
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
@@ -133,11 +149,14 @@ class Runner:
             return
         run_id = records.new_run_id(variant, task)
         config = plan.resolved_config(job, task, self.run_cfg)
+        if self.opts.smoke:
+            config["smoke"] = to_dict(smoke.SMOKE)
         artifacts = records.write_artifacts(self.opts.out, run_id, out.artifacts)
         record = {"run_id": run_id, "method": job.method, "variant": variant, "stream": stream,
                   "levels": job.levels, "task": task, "dataset": cache.dataset,
                   "split": getattr(self.run_cfg, task).split, "label_fraction": fraction, "seed": job.seed,
-                  "profile": self.profile, "metrics": out.metrics, "config": config,
+                  "profile": self.profile, "precision": self.precision, "smoke": self.opts.smoke,
+                  "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
                   **meta, "provenance": records.provenance(self.device, self.dist.world, started,
                                                            time.perf_counter() - t0, out.samples_per_s),
@@ -145,10 +164,10 @@ class Runner:
         records.write_record(self.opts.out, record)
         self.written.append(record)
         shown = ", ".join(f"{k} {v:.2f}" for k, v in out.metrics.items() if v is not None)
-        self.log(f"[run] {variant} {task} {fraction:g} seed {job.seed}: {shown}")
+        self.log(f"[run] {'SMOKE ' if self.opts.smoke else ''}{variant} {task} {fraction:g} seed {job.seed}: {shown}")
 
     def run(self, data: plan.Data) -> list[dict]:
-        job_list = plan.jobs(self.opts, self.profile)
+        job_list = self.jobs()
         total = len(job_list) * len(self.opts.tasks) * len(self.opts.fractions)
         overall = tqdm(total=total, desc="runs", disable=not (self.opts.progress and self.dist.main),
                        dynamic_ncols=True, position=0)
@@ -199,11 +218,18 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(opts, device, dist, profile)
         if device.type == "cpu" and runner.run_cfg.cpu_threads > 0:
             torch.set_num_threads(runner.run_cfg.cpu_threads)
-        job_list = plan.jobs(opts, profile)
+        job_list = runner.jobs()
+        note = precision.configure(runner.precision, device)
         if dist.main:
             why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
             print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; "
+                  f"precision {runner.precision}{'' if opts.precision else ' (default)'}; "
                   f"world size {dist.world}; data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
+            if note:
+                print(f"[run] {note}")
+            if opts.smoke:
+                print(f"[run] SMOKE run: model sizes of '{profile}', {smoke.SMOKE}; records are marked smoke "
+                      "and skipped by tables, summary and the regression check")
             print(plan.describe(job_list, opts.tasks, opts.fractions))
         if opts.dry_run:
             from .perf.estimate import print_estimate
@@ -234,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 build(opts.out, opts.out / "report")
             except Exception as err:  # a report problem must not hide finished runs
                 print(f"[run] report not built: {err}", file=sys.stderr)
-        print("\n" + summary_table(written))
+        print(("\nSMOKE (not results)\n" if opts.smoke else "\n") + summary_table(written))
         print(f"\n[run] {len(written)} records in {opts.out / 'records'}; summary {opts.out / 'summary.csv'}")
     return 0
 

@@ -1,7 +1,6 @@
 """What every downstream task shares: context, output, optimiser/schedule, train/eval loops."""
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -12,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distributed
+from ..precision import autocast
 
 
 @dataclass
@@ -33,6 +33,8 @@ class TaskContext:
     progress: bool = True
     log: Callable[[str], None] = print
     compile: bool = False                       # torch.compile the trained model (opt-in)
+    precision: str | None = None                # benchmarks.precision; None = the device's default
+    max_steps: int | None = None                # --smoke: stop each training phase after this many steps
 
 
 @dataclass
@@ -56,10 +58,6 @@ class MethodCall(nn.Module):
         return getattr(self.method, self.name)(*args)
 
 
-def autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
 def step_schedule(optimizer, milestones, gamma):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
 
@@ -73,22 +71,28 @@ def wrap_ddp(model: nn.Module, ctx: TaskContext) -> nn.Module:
 
 def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batches: Callable[[int], list],
         loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx: TaskContext, desc: str) -> float:
-    """Train for ``epochs`` (scheduler stepped per epoch); returns training samples/s."""
+    """Train for ``epochs`` (scheduler stepped per epoch); returns training samples/s.
+    ``ctx.max_steps`` (smoke runs) ends training after that many optimizer steps."""
     trained = wrap_ddp(model, ctx)
     if ctx.compile:
         trained = torch.compile(trained, dynamic=True)  # variable lengths: one graph, not one per shape
-    seen, start = 0, time.perf_counter()
+    seen, steps, start = 0, 0, time.perf_counter()
     bar = tqdm(total=epochs, desc=desc, disable=not (ctx.progress and ctx.dist.main), leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
+        if ctx.max_steps is not None and steps >= ctx.max_steps:
+            break
         trained.train()
         for batch in epoch_batches(epoch):
-            with autocast(ctx.device):
+            if ctx.max_steps is not None and steps >= ctx.max_steps:
+                break
+            with autocast(ctx.device, ctx.precision):
                 loss = loss_of_batch(trained, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: non-finite loss in epoch {epoch}; no metrics written")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            steps += 1
             seen += int(batch[0].shape[0]) * ctx.dist.world
         scheduler.step()
         bar.update(1)
@@ -104,6 +108,6 @@ def predict_batches(model: nn.Module, batches, ctx: TaskContext) -> torch.Tensor
     model.eval()
     outs = []
     for batch in batches:
-        with autocast(ctx.device):
+        with autocast(ctx.device, ctx.precision):
             outs.append(model(*batch).float().cpu())
     return torch.cat(outs) if outs else torch.zeros(0)
