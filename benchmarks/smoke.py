@@ -44,10 +44,11 @@ def method_config(config, smoke: SmokeConfig = SMOKE):
 
 def run_config(run_cfg, smoke: SmokeConfig = SMOKE):
     """Task configs with one epoch, small batches and no LR milestones; the small synthetic
-    world (the caps read only a few sequences, so generating the default world is wasted)."""
+    world (the caps read only a few sequences, so generating the default world is wasted); one
+    CPU thread (tiny batches: more threads only contend, badly so on a shared machine)."""
     rec, det, pred = run_cfg.recognition, run_cfg.detection, run_cfg.prediction
     return dataclasses.replace(
-        run_cfg, synthetic_size="small",
+        run_cfg, synthetic_size="small", cpu_threads=1,
         recognition=dataclasses.replace(rec, batch_size=min(rec.batch_size, smoke.batch), epochs_pretrained=1,
                                         milestones_pretrained=(), epochs_scratch=1, milestones_scratch=(),
                                         linear_epochs=1),
