@@ -9,8 +9,8 @@
 # failed stage does not stop the next ones (status.txt lists each stage's exit code).
 #
 #   OUT=/tmp/gpu bash benchmarks/perf/gpu_check.sh                       # on the GPU machine
-#   DEVICE=cpu PERF_PROFILE=ci PERF_STEPS=1 SMOKE_SCOPE="--method hitrs --task detection --fractions 1.0" \
-#       PRECISION=bf16 OUT=/tmp/cpu bash benchmarks/perf/gpu_check.sh     # the same path on CPU
+#   DEVICE=cpu PRECISION=bf16 PERF_PROFILE=ci PERF_STEPS=1 PERF_METHODS=mcc T_SMOKE=600 T_EAGER=600 T_COMPILE=600 \
+#       SMOKE_SCOPE="--method mcc --task prediction --fractions 1.0" OUT=/tmp/cpu bash benchmarks/perf/gpu_check.sh
 #
 # Not yet run on a GPU (no GPU was lent when it was written); see docs/perf.md.
 set -uo pipefail
@@ -22,6 +22,7 @@ PRECISION="${PRECISION:-}"                       # empty: the device's default p
 SMOKE_SCOPE="${SMOKE_SCOPE:---method all --task all}"
 PERF_PROFILE="${PERF_PROFILE:-paper}"
 PERF_STEPS="${PERF_STEPS:-10}"
+PERF_METHODS="${PERF_METHODS:-hitrs,mcc,crossclr}"
 T_SMOKE="${T_SMOKE:-150}" T_EAGER="${T_EAGER:-150}" T_COMPILE="${T_COMPILE:-160}"   # 460 s + start-up < 8 min
 
 mkdir -p "$OUT"
@@ -47,7 +48,7 @@ stage() {  # stage NAME SECONDS COMMAND...
 stage smoke "$T_SMOKE" "$PY" -m benchmarks.run $SMOKE_SCOPE --profile paper --smoke --device "$DEVICE" "${prec_flag[@]}" \
     --out "$OUT/smoke" --no-progress --no-report
 stage perf_eager "$T_EAGER" "$PY" -m benchmarks.perf --device "$DEVICE" --profile "$PERF_PROFILE" --steps "$PERF_STEPS" \
-    "${prec_flag[@]}" --out "$OUT/perf_eager.json"
+    --methods "$PERF_METHODS" "${prec_flag[@]}" --out "$OUT/perf_eager.json"
 stage perf_compile "$T_COMPILE" "$PY" -m benchmarks.perf --device "$DEVICE" --profile "$PERF_PROFILE" --steps "$PERF_STEPS" \
-    --compile --patterns ours --phases pretrain "${prec_flag[@]}" --out "$OUT/perf_compile.json"
+    --methods "$PERF_METHODS" --compile --patterns ours --phases pretrain "${prec_flag[@]}" --out "$OUT/perf_compile.json"
 ls -l "$OUT" | tee -a "$OUT/status.txt"
