@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .precision import CUDA_DEFAULT, PRECISIONS
+from .precision import DEFAULT_HELP, PRECISIONS
 from .tasks import TASKS
 
 DATA_KINDS = ("synthetic", "ntu60", "ntu120", "pkummd")
@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
                         "detection.postprocess=argmax_runs; repeatable")
     p.add_argument("--precision", default=None, choices=PRECISIONS,
                    help=f"numeric precision: fp32; tf32 (CUDA TF32 matmuls, = fp32 on CPU); bf16 (autocast, also on "
-                        f"CPU to check GPU numerics). Default: {CUDA_DEFAULT} on CUDA, fp32 on CPU")
+                        f"CPU to check GPU numerics); {DEFAULT_HELP}")
     p.add_argument("--smoke", action="store_true",
                    help="run every planned job at the profile's model sizes but only 2 optimizer steps per training "
                         "phase, batches of a few samples and evaluation on a few sequences / videos; records carry "

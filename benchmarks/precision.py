@@ -10,9 +10,11 @@ coordinates, streams, targets and losses in float32 whatever is chosen here.
 - ``bf16``: ``torch.autocast(device, bfloat16)`` on CUDA and CPU (the same casting rules), so
   CPU runs exercise the GPU numerics.
 
-The CUDA default is ``CUDA_DEFAULT``, chosen from the measurement in docs/perf.md
-(``benchmarks/perf/precision_study.py``); CPU defaults to fp32 (CPU bf16 is an emulation
-check, not a speed-up on most hosts).
+The CUDA default is per method (``CUDA_DEFAULTS``), chosen from the measurement in docs/perf.md
+(``benchmarks/perf/precision_study.py``): the fastest precision whose numbers stayed within
+fp32's seed-to-seed spread. Hi-TRS: bf16. MCC and CrosSCLR: several of their numbers left the
+spread in bf16, and tf32 cannot be measured on CPU, so fp32. CPU defaults to fp32 (CPU bf16 is
+an emulation check, not a speed-up on most hosts).
 """
 from __future__ import annotations
 
@@ -21,19 +23,24 @@ import contextlib
 import torch
 
 PRECISIONS = ("fp32", "tf32", "bf16")
-#: measured in docs/perf.md: the fastest precision within fp32's seed-to-seed spread
-CUDA_DEFAULT = "bf16"
+#: measured in docs/perf.md: per method, the fastest precision within fp32's seed-to-seed spread
+CUDA_DEFAULTS = {"hitrs": "bf16"}
+CUDA_FALLBACK = "fp32"     # methods without a measurement showing that a faster precision is safe
 CPU_DEFAULT = "fp32"
+DEFAULT_HELP = ("default: per method on CUDA (" + ", ".join(f"{m} {p}" for m, p in CUDA_DEFAULTS.items())
+                + f", others {CUDA_FALLBACK}; measured in docs/perf.md), fp32 on CPU")
 
 
-def default_precision(device: torch.device | str) -> str:
-    return CUDA_DEFAULT if torch.device(device).type == "cuda" else CPU_DEFAULT
+def default_precision(device: torch.device | str, method: str | None = None) -> str:
+    if torch.device(device).type != "cuda":
+        return CPU_DEFAULT
+    return CUDA_DEFAULTS.get(method, CUDA_FALLBACK)
 
 
-def resolve(choice: str | None, device: torch.device | str) -> str:
-    """``choice`` or the device's default; a value outside PRECISIONS is a ValueError."""
+def resolve(choice: str | None, device: torch.device | str, method: str | None = None) -> str:
+    """``choice`` or the default of ``method`` on ``device``; a value outside PRECISIONS is a ValueError."""
     if choice is None:
-        return default_precision(device)
+        return default_precision(device, method)
     if choice not in PRECISIONS:
         raise ValueError(f"--precision {choice}: unknown precision; choose from {', '.join(PRECISIONS)}")
     return choice

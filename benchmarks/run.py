@@ -64,9 +64,12 @@ class Runner:
         self.run_cfg = plan.run_config(opts, profile)
         if opts.smoke:
             self.run_cfg = smoke.run_config(self.run_cfg)
-        self.precision = precision.resolve(opts.precision, device)
         self.log = (lambda msg: tqdm.write(msg)) if dist.main else (lambda msg: None)
         self.written: list[dict] = []
+
+    def precision(self, method: str) -> str:
+        """--precision, or the method's measured default on this device (benchmarks.precision)."""
+        return precision.resolve(self.opts.precision, self.device, method)
 
     def jobs(self) -> list[plan.Job]:
         """The planned jobs; under --smoke with their pre-training loops capped."""
@@ -79,7 +82,7 @@ class Runner:
     def pretrained(self, job: plan.Job, data: plan.Data):
         if not job.needs_pretraining:
             return None
-        pid = plan.pretrain_id(job, data.ntu, self.run_cfg, precision=self.precision)
+        pid = plan.pretrain_id(job, data.ntu, self.run_cfg, precision=self.precision(job.method))
         folder = self.opts.out / "pretrain" / pid
         # two single-process runs sharing --out: the second waits, then reuses the first's result
         lock = file_lock(folder.parent / f".{pid}.lock") if not self.dist.enabled else contextlib.nullcontext()
@@ -109,7 +112,7 @@ class Runner:
         self.log(f"[run] pre-training {job.variant} ({pid}) on {len(train)} samples, {job.config.loop.steps} steps")
         result = pretrain(method, train, folder, pretrain_id=pid, seed=job.seed, device=self.device, dist=self.dist,
                           progress=self.opts.progress, log=self.log, compile=self.opts.compile,
-                          precision=self.precision)
+                          precision=self.precision(job.method))
         if self.dist.main:
             atomic_write_json(folder / "config.json", {"method": job.method, "config": to_dict(job.config)})
         return result.folder
@@ -134,7 +137,7 @@ class Runner:
                           train_rows=train_rows, test_rows=test_rows,
                           task_config=task_cfg, device=self.device, seed=job.seed, dist=self.dist,
                           progress=self.opts.progress, log=self.log, compile=self.opts.compile,
-                          precision=self.precision, max_steps=smoke.SMOKE.steps if self.opts.smoke else None)
+                          precision=self.precision(job.method), max_steps=smoke.SMOKE.steps if self.opts.smoke else None)
         started, t0 = records.now_iso(), time.perf_counter()
         out = TASK_MODULES[task].run(ctx)
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
@@ -155,7 +158,7 @@ class Runner:
         record = {"run_id": run_id, "method": job.method, "variant": variant, "stream": stream,
                   "levels": job.levels, "task": task, "dataset": cache.dataset,
                   "split": getattr(self.run_cfg, task).split, "label_fraction": fraction, "seed": job.seed,
-                  "profile": self.profile, "precision": self.precision, "smoke": self.opts.smoke,
+                  "profile": self.profile, "precision": self.precision(job.method), "smoke": self.opts.smoke,
                   "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
                   **meta, "provenance": records.provenance(self.device, self.dist.world, started,
@@ -219,11 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cpu" and runner.run_cfg.cpu_threads > 0:
             torch.set_num_threads(runner.run_cfg.cpu_threads)
         job_list = runner.jobs()
-        note = precision.configure(runner.precision, device)
+        note = precision.configure(opts.precision or "fp32", device)
         if dist.main:
             why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
             print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; "
-                  f"precision {runner.precision}{'' if opts.precision else ' (default)'}; "
+                  f"precision {', '.join(f'{m} {runner.precision(m)}' for m in opts.methods)}"
+                  f"{'' if opts.precision else ' (default)'}; "
                   f"world size {dist.world}; data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
             if note:
                 print(f"[run] {note}")

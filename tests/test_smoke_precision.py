@@ -25,7 +25,9 @@ CACHE = ROOT / ".cache"
 # ---- precision helper -------------------------------------------------------------------------
 def test_precision_defaults_and_contexts():
     assert precision.resolve(None, "cpu") == "fp32"
-    assert precision.resolve(None, "cuda") == precision.CUDA_DEFAULT
+    assert precision.resolve(None, "cuda", "hitrs") == "bf16"          # measured: docs/perf.md
+    assert precision.resolve(None, "cuda", "mcc") == precision.resolve(None, "cuda", "crossclr") == "fp32"
+    assert precision.resolve("bf16", "cuda", "mcc") == "bf16"           # the flag always wins
     with pytest.raises(ValueError, match="--precision fp16"):
         precision.resolve("fp16", "cpu")
     with precision.autocast("cpu", "bf16"):

@@ -52,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--flop-steps", type=int, default=1, help="optimizer steps counted by FlopCounterMode (0: skip)")
     p.add_argument("--batch", type=int, default=None, help="micro-batch size (default: the profile's)")
     p.add_argument("--precision", default=None, choices=numerics.PRECISIONS,
-                   help=f"precision of the ours pattern (default: {numerics.CUDA_DEFAULT} on CUDA, fp32 on CPU); "
+                   help=f"precision of the ours pattern ({numerics.DEFAULT_HELP}); "
                         "the reference pattern is always fp32. tf32 on CPU = fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the model in the ours pattern")
     p.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune"],
@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
     phases = _csv(args.phases, PHASES, "--phases")
     patterns = ["reference"] if args.reference_pattern else _csv(args.patterns, ("ours", "reference"), "--patterns")
     overrides = _overrides(args.overrides)
-    chosen = numerics.resolve(args.precision, info.device)
-    note = numerics.configure(chosen, info.device)   # TF32 flags (CUDA); the reference pattern shares them
+    chosen = args.precision or "default"             # per method (numerics.resolve) when not given
+    note = numerics.configure(args.precision or "fp32", info.device)   # TF32 flags (CUDA), shared by both patterns
     if note:
         print(f"[perf] {note}", file=sys.stderr)
     if args.threads or not cuda:   # after every check: a bad flag leaves the caller's threads alone
@@ -115,14 +115,15 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
             per_sample, flop_note = None, None
             if args.flop_steps > 0:
                 try:
-                    flops, samples = count_flops(wl, info.device, make_pattern("ours", info.device, precision=chosen),
+                    flops, samples = count_flops(wl, info.device, make_pattern("ours", info.device, precision=args.precision,
+                                                                               method=name),
                                                  args.seed, args.flop_steps)
                     per_sample = flops / samples if samples else None
                 except Exception as err:
                     flop_note = f"FLOP count failed: {type(err).__name__}: {err}"
             for pattern_name in patterns:
                 pattern = make_pattern(pattern_name, info.device, compile=args.compile, compile_mode=args.compile_mode,
-                                       precision=chosen)
+                                       precision=args.precision, method=name)
                 try:
                     row = measure(wl, pattern, info, steps, warmup, args.seed, per_sample)
                 except Exception as err:
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
         "rows": rows, "speedups": report.speedups(rows), "skipped": skipped,
         "wall_s": round(time.perf_counter() - started, 1),
         "file_name": report.file_name(info.slug, profile, names, available, patterns, args.compile, args.batch,
-                                      None if args.precision is None else chosen),
+                                      args.precision),
     }
     if not cuda:
         result["note"] = ("CPU measurement: no MFU; GPU figures (and the GPU-hour estimate) need "

@@ -44,11 +44,11 @@ class Pattern:
 
 
 def make_pattern(name: str, device: torch.device, compile: bool = False, compile_mode: str = "default",
-                 precision: str | None = None) -> Pattern:
-    """``ours`` runs ``precision`` (None = the device's default); the reference runs fp32."""
+                 precision: str | None = None, method: str | None = None) -> Pattern:
+    """``ours`` runs ``precision`` (None = ``method``'s default on the device); the reference runs fp32."""
     cuda = device.type == "cuda"
     if name == "ours":
-        chosen = numerics.resolve(precision, device)
+        chosen = numerics.resolve(precision, device, method)
         return Pattern("ours", bucketed=True, bf16=chosen == "bf16", pinned=cuda, prefetch=cuda, compile=compile,
                        data_parallel=False, compile_mode=compile_mode, precision=chosen)
     if name == "reference":
