@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check of issue 11, at most 8 minutes on one H100/H200:
 #   1. the paper-size smoke of every Tables 1-3 job on CUDA in the default precision
-#      (benchmarks.precision.CUDA_DEFAULT);
+#      (benchmarks.precision.CUDA_DEFAULTS: Hi-TRS bf16, MCC / CrosSCLR fp32);
 #   2. python -m benchmarks.perf --device cuda (eager, paper sizes, ours + reference, all phases);
 #   3. the same with --compile (ours pattern, pre-training: the phase of the MFU target; the
 #      reference pattern is never compiled, and compiling every phase does not fit 8 minutes).
