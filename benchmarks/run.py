@@ -21,10 +21,10 @@ from plumbing.config import config_hash, to_dict
 from plumbing.files import atomic_write_json
 from plumbing.locks import LockBusyError, file_lock
 
-from .engine import distributed
+from .engine import distributed, precision
 from .engine.data import sequence_set
 from .engine.pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
-from .runner import cli, plan, preflight, protocol, records
+from .runner import cli, plan, preflight, protocol, records, smoke
 from .runner.cli import UsageError
 from .runner.outputs import OutputError, check_output_dir
 from .runner.parallel import claim, run_workers, worker_count
@@ -71,15 +71,30 @@ class Runner:
     def __init__(self, opts: cli.Options, device: torch.device, dist: distributed.Dist, profile: str):
         self.opts, self.device, self.dist, self.profile = opts, device, dist, profile
         self.run_cfg = plan.run_config(opts, profile)
+        if opts.smoke:
+            self.run_cfg = smoke.run_config(self.run_cfg)
         self.log = (lambda msg: tqdm.write(msg)) if dist.main else (lambda msg: None)
         self.written: list[dict] = []
         self.protocols: dict[tuple, dict] = {}   # joint-stream protocol blocks, reused by the -3s records
+
+    def precision(self, method: str) -> str:
+        """--precision, or the method's measured default on this device (benchmarks.engine.precision)."""
+        return precision.resolve(self.opts.precision, self.device, method)
+
+    def planned(self) -> plan.Plan:
+        """What this command runs; under --smoke every training loop capped (same jobs, same sizes)."""
+        planned = plan.build(self.opts, self.profile)
+        if self.opts.smoke:
+            for job in planned.jobs:
+                if job.config is not None:
+                    job.config = smoke.method_config(job.config)
+        return planned
 
     # -- pre-training ------------------------------------------------------------------------
     def pretrained(self, job: plan.Job, data: plan.Data):
         if not job.needs_pretraining:
             return None
-        pid = plan.pretrain_id(job, data.ntu, self.run_cfg)
+        pid = plan.pretrain_id(job, data.ntu, self.run_cfg, precision=self.precision(job.method))
         folder = self.opts.out / "pretrain" / pid
         # two single-process runs sharing --out: the second waits, then reuses the first's result
         lock_path = folder.parent / f".{pid}.lock"
@@ -126,7 +141,8 @@ class Runner:
         train = sequence_set(cache, rows, job.config.loop.max_frames, split_bodies=type(method).split_bodies_for_pretraining)
         self.log(f"[run] pre-training {job.variant} ({pid}) on {len(train)} samples, {job.config.loop.steps} steps")
         result = pretrain(method, train, folder, pretrain_id=pid, seed=job.seed, device=self.device, dist=self.dist,
-                          progress=self.opts.progress, log=self.log, compile=self.opts.compile)
+                          progress=self.opts.progress, log=self.log, compile=self.opts.compile,
+                          precision=self.precision(job.method))
         if self.dist.main:
             atomic_write_json(folder / "config.json", {"method": job.method, "config": to_dict(job.config)})
         return result.folder
@@ -136,6 +152,9 @@ class Runner:
         cache = data.for_task(run.task)
         task_cfg = getattr(self.run_cfg, run.task)
         subset = make_subset(cache, task_cfg.split, run.fraction, SUBSET_SEED, self.opts.out / "subsets")
+        train_rows, test_rows = np.asarray(subset.indices), cache.indices(task_cfg.split, "test")
+        if self.opts.smoke:
+            train_rows, test_rows = (smoke.rows(run.task, cache, r, task_cfg) for r in (train_rows, test_rows))
 
         def make_method():
             method = methods.create(job.method, config=job.config)
@@ -146,9 +165,10 @@ class Runner:
         ctx = TaskContext(method_name=job.method,
                           make_method=make_method if job.config is not None else None,
                           pretrained=pre_folder is not None, train_cache=cache, test_cache=cache,
-                          train_rows=np.asarray(subset.indices), test_rows=cache.indices(task_cfg.split, "test"),
+                          train_rows=train_rows, test_rows=test_rows,
                           task_config=task_cfg, device=self.device, seed=job.seed, dist=self.dist,
-                          progress=self.opts.progress, log=self.log, compile=self.opts.compile)
+                          progress=self.opts.progress, log=self.log, compile=self.opts.compile,
+                          precision=self.precision(job.method), max_steps=smoke.SMOKE.steps if self.opts.smoke else None)
         started, t0 = records.now_iso(), time.perf_counter()
         out = (TASK_MODULES[run.task].run if job.config is not None else REFERENCES[job.method])(ctx)
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
@@ -179,11 +199,14 @@ class Runner:
             return
         run_id = records.new_run_id(variant, run.task)
         config = plan.resolved_config(job, run.task, self.run_cfg)
+        if self.opts.smoke:
+            config["smoke"] = to_dict(smoke.SMOKE)
         artifacts = records.write_artifacts(self.opts.out, run_id, out.artifacts)
         record = {"run_id": run_id, "method": job.method, "variant": variant, "stream": stream,
                   "levels": job.levels, "task": run.task, "dataset": cache.dataset,
                   "split": getattr(self.run_cfg, run.task).split, "label_fraction": run.fraction, "seed": job.seed,
-                  "profile": self.profile, "metrics": out.metrics, "config": config,
+                  "profile": self.profile, "precision": self.precision(job.method), "smoke": self.opts.smoke,
+                  "metrics": out.metrics, "config": config,
                   "config_sha256": config_hash(config),
                   **meta, **({"plugins": self.opts.plugins} if self.opts.plugins else {}),
                   "provenance": records.provenance(self.device, self.dist.world, started,
@@ -192,7 +215,8 @@ class Runner:
         records.write_record(self.opts.out, record)
         self.written.append(record)
         shown = ", ".join(f"{k} {v:.2f}" for k, v in out.metrics.items() if v is not None)
-        self.log(f"[run] {variant} {run.task} {run.fraction:g} seed {job.seed}: {shown}")
+        self.log(f"[run] {'SMOKE ' if self.opts.smoke else ''}{variant} {run.task} {run.fraction:g} seed {job.seed}: "
+                 f"{shown}")
 
     def run(self, plan_: plan.Plan, data: plan.Data) -> list[dict]:
         """Unit by unit: pre-train (or load), every downstream run, then the unit's ensembles."""
@@ -230,11 +254,18 @@ def summary_table(written: list[dict]) -> str:
 
 
 def announce(opts: cli.Options, profile: str, device: torch.device, dist: distributed.Dist, workers: int,
-             mine: plan.Plan) -> None:
+             mine: plan.Plan, runner: Runner, note: str | None) -> None:
     why = "given by --profile" if opts.profile else f"default on {device.type.upper()}"
     shard = f"; shard {opts.shard[0]}/{opts.shard[1]}" if opts.shard != (1, 1) else ""
-    print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; world size {dist.world}; "
+    print(f"[run] profile '{profile}' ({why}); device {records.device_name(device)}; "
+          f"precision {', '.join(f'{m} {runner.precision(m)}' for m in opts.methods)}"
+          f"{'' if opts.precision else ' (default)'}; world size {dist.world}; "
           f"{workers} worker process(es){shard}; data {', '.join(f'{k}={v}' if v else k for k, v in opts.data.items())}")
+    if note:
+        print(f"[run] {note}")
+    if opts.smoke:
+        print(f"[run] SMOKE run: model sizes of '{profile}', {smoke.SMOKE}; records are marked smoke "
+              "and skipped by tables, summary and the regression check")
     print(plan.describe(mine))
 
 
@@ -267,7 +298,7 @@ def finish(opts: cli.Options, written: list[dict]) -> None:
             build(opts.out, opts.out / "report")
         except Exception as err:  # a report problem must not hide finished runs
             print(f"[run] report not built: {err}", file=sys.stderr)
-    print("\n" + summary_table(written))
+    print(("\nSMOKE (not results)\n" if opts.smoke else "\n") + summary_table(written))
     print(f"\n[run] {len(written)} records in {opts.out / 'records'}; summary {opts.out / 'summary.csv'}")
 
 
@@ -283,11 +314,12 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(opts, device, dist, profile)
         if device.type == "cpu" and runner.run_cfg.cpu_threads > 0:
             torch.set_num_threads(runner.run_cfg.cpu_threads)
-        mine = plan.build(opts, profile).part(*opts.shard)
+        mine = runner.planned().part(*opts.shard)
         workers = worker_count(opts, runner.run_cfg, device, dist, len(mine.units))
         lead = dist.main and opts.worker == (1, 1)   # not a worker process, not a non-zero rank
+        note = precision.configure(opts.precision or "fp32", device)
         if lead:
-            announce(opts, profile, device, dist, workers, mine)
+            announce(opts, profile, device, dist, workers, mine, runner, note)
         data = None if opts.dry_run and device.type != "cpu" else load_data(opts, runner.run_cfg,
                                                                               opts.progress and dist.main)
         if data is not None:

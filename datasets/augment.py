@@ -34,6 +34,8 @@ from typing import Sequence
 
 import torch
 
+from .precision import float32_island
+
 SPATIAL_OPS = ("shear", "noise", "scale")
 TEMPORAL_OPS = ("interp", "crop")
 #: the supplementary's spatial set (default of ``hitrs_augment``)
@@ -96,7 +98,8 @@ def shear(x: torch.Tensor, generator: torch.Generator | None = None, r: float = 
     rows = torch.tensor([0, 1, 2, 0, 1, 2], device=x.device)  # s1[0..2], then s2[0..2]
     cols = torch.tensor([1, 0, 0, 2, 2, 1], device=x.device)
     R[:, rows, cols] = off
-    return torch.einsum("btmvc,bdc->btmvd", x, R)
+    with float32_island(x):  # an einsum is a matmul: autocast would round the coordinates to bf16
+        return torch.einsum("btmvc,bdc->btmvd", x, R)
 
 
 def scale(x: torch.Tensor, generator: torch.Generator | None = None,
@@ -201,8 +204,14 @@ def hitrs_augment(x: torch.Tensor, lengths: torch.Tensor, generator: torch.Gener
     """With probability ``p`` per sample: one spatial op, then one temporal op (uniform choice).
 
     Samples that are not selected are returned unchanged. Each op runs once on the subset of
-    samples that chose it (a loop over op names, never over samples).
+    samples that chose it (a loop over op names, never over samples). Always float32 math, also
+    under autocast (the caller's dtype is kept).
     """
+    with float32_island(x):
+        return _hitrs_augment(x, lengths, generator, p, spatial, temporal)
+
+
+def _hitrs_augment(x, lengths, generator, p, spatial, temporal):
     lengths = _check(x, lengths)
     for name in spatial:
         if name not in SPATIAL_OPS:

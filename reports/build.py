@@ -54,15 +54,17 @@ def _logs(records: list[dict], results_dir: Path) -> list[tuple[str, Path]]:
     return sorted(out)
 
 
-def build(results_dir: str | Path = "results", out_dir: str | Path = "reports/out") -> dict[str, Any]:
+def build(results_dir: str | Path = "results", out_dir: str | Path = "reports/out",
+          include_smoke: bool = False) -> dict[str, Any]:
     """Write table{1,2,3}.{md,tex,csv}, recognition.{md,tex,csv}, fig*.{png,svg} and report.html under ``out_dir``.
+    Smoke records are left out unless ``include_smoke`` (then in their own SMOKE sections).
 
     Returns ``{"tables": {key: [paths]}, "figures": {key: {"png", "svg"} | {"reason"}},
     "html": path, "records": n, "skipped": [...], "seconds": s}``.
     """
     t0 = time.perf_counter()
     results_dir, out_dir = Path(results_dir), Path(out_dir)
-    loaded = recs.load(results_dir)
+    loaded = recs.load(results_dir, include_smoke)
     df = recs.frame(loaded.records)
     tables = build_tables(df)
     written = {key: [str(p) for p in write(t, out_dir)] for key, t in tables.items()}
@@ -85,6 +87,7 @@ def build(results_dir: str | Path = "results", out_dir: str | Path = "reports/ou
             "figures": {f.key: ({k: str(v) for k, v in f.paths.items()} if not f.reason else {"reason": f.reason})
                         for f in figures},
             "html": str(html_path), "records": len(loaded.records), "skipped": loaded.skipped,
+            "smoke_left_out": 0 if include_smoke else loaded.smoke,
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -94,13 +97,17 @@ def main(argv: list[str] | None = None) -> int:
                                              "and one self-contained report.html from result records.")
     ap.add_argument("--results", default="results", help="results folder of benchmarks.run (holds records/*.json)")
     ap.add_argument("--out", default="reports/out", help="output folder for tables, figures and report.html")
+    ap.add_argument("--include-smoke", action="store_true",
+                    help="also tabulate smoke records (benchmarks.run --smoke), in their own sections captioned SMOKE")
     args = ap.parse_args(argv)
     if not (Path(args.results) / "records").is_dir():
         print(f"error: no records folder in {args.results!r}; run `python -m benchmarks.run ...` first or pass "
               "--results DIR", file=sys.stderr)
         return 2
-    out = build(args.results, args.out)
-    print(f"[reports] {out['records']} records -> {args.out} in {out['seconds']} s")
+    out = build(args.results, args.out, args.include_smoke)
+    print(f"[reports] {out['records']} records -> {args.out} in {out['seconds']} s"
+          + (f" ({out['smoke_left_out']} smoke records left out; --include-smoke shows them)"
+             if out["smoke_left_out"] else ""))
     for key, paths in out["tables"].items():
         print(f"  {key}: {', '.join(Path(p).name for p in paths)}")
     for key, info in out["figures"].items():

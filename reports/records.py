@@ -6,6 +6,9 @@ nothing of the suite, so the runner can use it without reports depending on benc
 The report never silently drops a run: unreadable or wrong-typed files are returned as
 ``skipped`` (and shown in the HTML / printed), and a seed run twice keeps its latest record
 (by ``finished_at``, then run id).
+Smoke records (``"smoke": true``, ``benchmarks.run --smoke``) are not results: ``load`` counts
+them in ``smoke`` and leaves them out unless ``include_smoke``; included, their profile reads
+``<profile>+smoke`` so they form their own section, captioned SMOKE, never mixed with results.
 """
 from __future__ import annotations
 
@@ -24,12 +27,22 @@ PROFILE_RANK = {"paper": 0, "small": 1, "ci": 2}
 MAX_RECORD_BYTES = 16 * 2**20   # records are a few KB; a bigger file is not one of ours
 _OPTIONAL_TEXT = ("method", "variant", "stream", "split", "profile", "run_id")
 _OPTIONAL_DICT = ("config", "provenance", "artifacts", "subset", "pretrain")
+SMOKE_SUFFIX = "+smoke"
+
+
+def is_smoke(record: dict[str, Any]) -> bool:
+    return record.get("smoke") is True
+
+
+def is_smoke_profile(profile: Any) -> bool:
+    return str(profile or "").endswith(SMOKE_SUFFIX)
 
 
 @dataclass
 class Loaded:
     records: list[dict[str, Any]]
     skipped: list[str] = field(default_factory=list)  # "path: reason"
+    smoke: int = 0                                     # smoke records seen (left out unless asked)
 
 
 def _number(value: Any) -> bool:
@@ -70,8 +83,13 @@ def problem(rec: Any) -> str | None:
     return None
 
 
-def load(results_dir: str | Path) -> Loaded:
-    """Every record of ``results_dir/records`` (sorted by file name); bad files are listed."""
+def without_smoke(records: Iterable[dict[str, Any]], include_smoke: bool = False) -> list[dict[str, Any]]:
+    return [r for r in records if include_smoke or not is_smoke(r)]
+
+
+def load(results_dir: str | Path, include_smoke: bool = False) -> Loaded:
+    """Every record of ``results_dir/records`` (sorted by file name); bad files are listed;
+    smoke records only with ``include_smoke``."""
     folder = Path(results_dir) / "records"
     out = Loaded([])
     if not folder.is_dir():
@@ -88,6 +106,10 @@ def load(results_dir: str | Path) -> Loaded:
             out.skipped.append(f"{path}: {err}")
             continue
         rec.setdefault("_path", str(path))
+        if is_smoke(rec):
+            out.smoke += 1
+            if not include_smoke:
+                continue
         out.records.append(rec)
     return out
 
@@ -118,6 +140,8 @@ def frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for rec in records:
         prov = rec.get("provenance") or {}
         base = {k: rec.get(k) for k in KEYS}
+        if is_smoke(rec):
+            base["profile"] = f"{base['profile']}{SMOKE_SUFFIX}"
         base["levels"] = norm_levels(base["levels"])
         base["label_fraction"] = float(base["label_fraction"])
         base["finished_at"] = prov.get("finished_at") or ""
@@ -157,4 +181,4 @@ def sections(df: pd.DataFrame) -> list[tuple[str, str, str]]:
         return []
     keys = df[["dataset", "split", "profile"]].astype(str).drop_duplicates().itertuples(index=False)
     return sorted((tuple(k) for k in keys),
-                  key=lambda k: (is_synthetic(k[0]), PROFILE_RANK.get(k[2], 9), k[0], k[1], k[2]))
+                  key=lambda k: (is_smoke_profile(k[2]), is_synthetic(k[0]), PROFILE_RANK.get(k[2], 9), k[0], k[1], k[2]))

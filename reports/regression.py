@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from .records import latest_per_seed, load, mean_std, norm_levels
+from .records import latest_per_seed, load, mean_std, norm_levels, without_smoke
 from .records import frame as records_frame
 
 
@@ -43,15 +43,19 @@ def _num(x: float, digits: int = 2) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def compare(records: Iterable[dict] | str | Path, baseline: dict | str | Path) -> tuple[str, list[dict[str, Any]]]:
+def compare(records: Iterable[dict] | str | Path, baseline: dict | str | Path,
+            include_smoke: bool = False) -> tuple[str, list[dict[str, Any]]]:
     """(markdown, failures): every baseline metric checked against the records' mean over seeds.
 
-    ``records``: record dicts or a results folder; ``baseline``: dict or path to its JSON.
+    ``records``: record dicts or a results folder; ``baseline``: dict or path to its JSON. Smoke
+    records are ignored unless ``include_smoke`` (they then sit under profile ``<profile>+smoke``,
+    so a baseline of a real profile still never matches them).
     Each failure: {variant, task, label_fraction, metric, baseline, std, tolerance, current,
     n_seeds, delta, reason}.
     """
     base = _load_baseline(baseline)
-    recs = load(records).records if isinstance(records, (str, Path)) else list(records)
+    recs = (load(records, include_smoke).records if isinstance(records, (str, Path))
+            else without_smoke(records, include_smoke))
     df = records_frame(recs)
     if not df.empty:
         if base.get("profile"):

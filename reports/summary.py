@@ -19,7 +19,7 @@ from plumbing.locks import file_lock
 from .records import load
 
 SUMMARY_KEYS = ["run_id", "variant", "method", "stream", "levels", "task", "dataset", "split",
-                "label_fraction", "seed", "profile"]
+                "label_fraction", "seed", "profile", "precision"]
 
 
 def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -27,12 +27,12 @@ def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else SUMMARY_KEYS)
 
 
-def write_summary(results: str | Path, warn=None) -> Path:
+def write_summary(results: str | Path, warn=None, include_smoke: bool = False) -> Path:
     """Rebuild ``results/summary.csv`` (under a lock: runs share results folders); ``warn`` gets
-    one line per skipped record file."""
+    one line per skipped record file. Smoke records (``"smoke": true``) only if asked."""
     results = Path(results)
     with file_lock(results / ".summary.lock"):
-        loaded = load(results)
+        loaded = load(results, include_smoke=include_smoke)
         path = results / "summary.csv"
         atomic_write_text(path, summary_frame(loaded.records).to_csv(index=False))
     for line in loaded.skipped:

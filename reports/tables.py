@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper_numbers as paper
-from .records import is_synthetic, latest_per_seed, mean_std, norm_levels, sections
+from .records import is_smoke_profile, is_synthetic, latest_per_seed, mean_std, norm_levels, sections
 
 MISSING = "—"
 REF = "†"
@@ -194,6 +194,8 @@ def caption(result: TableResult, section: tuple[str, str, str], cells: pd.DataFr
     spec = result.spec
     ds, split, prof = section
     lines = []
+    if is_smoke_profile(prof):
+        lines.append("⚠ SMOKE run (a few optimizer steps, a few sequences): checks that the jobs run, NOT results.")
     if ds == "none":
         lines.append(f"No {spec.task} records found: every cell is missing ({MISSING}).")
     elif is_synthetic(ds):

@@ -6,13 +6,14 @@ batched prediction drive SkeletonMethod interface calls.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any, Callable
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from .precision import autocast
 
 
 class MethodCall(nn.Module):
@@ -28,10 +29,6 @@ class MethodCall(nn.Module):
         return getattr(self.method, self.name)(*args)
 
 
-def autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
 def wrap_ddp(model: nn.Module, ctx) -> nn.Module:
     if not ctx.dist.enabled:
         return model
@@ -43,16 +40,21 @@ def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batch
         loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx, desc: str,
         grad_clip: float = 0.0) -> float:
     """Train for ``epochs`` (scheduler stepped per epoch; grad-norm clip when ``grad_clip > 0``);
-    returns training samples/s."""
+    returns training samples/s. ``ctx.max_steps`` (smoke runs) ends training after that many
+    optimizer steps."""
     trained = wrap_ddp(model, ctx)
     if ctx.compile:
         trained = torch.compile(trained, dynamic=True)  # variable lengths: one graph, not one per shape
-    seen, start = 0, time.perf_counter()
+    seen, steps, start = 0, 0, time.perf_counter()
     bar = tqdm(total=epochs, desc=desc, disable=not (ctx.progress and ctx.dist.main), leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
+        if ctx.max_steps is not None and steps >= ctx.max_steps:
+            break
         trained.train()
         for batch in epoch_batches(epoch):
-            with autocast(ctx.device):
+            if ctx.max_steps is not None and steps >= ctx.max_steps:
+                break
+            with autocast(ctx.device, ctx.precision):
                 loss = loss_of_batch(trained, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: non-finite loss in epoch {epoch}; no metrics written")
@@ -61,6 +63,7 @@ def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batch
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+            steps += 1
             seen += int(batch[0].shape[0]) * ctx.dist.world
         scheduler.step()
         bar.update(1)
@@ -76,6 +79,6 @@ def predict_batches(model: nn.Module, batches, ctx) -> torch.Tensor:
     model.eval()
     outs = []
     for batch in batches:
-        with autocast(ctx.device):
+        with autocast(ctx.device, ctx.precision):
             outs.append(model(*batch).float().cpu())
     return torch.cat(outs) if outs else torch.zeros(0)

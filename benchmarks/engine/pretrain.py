@@ -27,6 +27,7 @@ from plumbing.files import (CorruptFileError, atomic_write_json, atomic_write_te
 from . import distributed
 from .data import BucketBatches, SequenceSet
 from .loops import MethodCall
+from .precision import autocast as precision_autocast
 from .tb_log import EventLog
 
 
@@ -156,9 +157,10 @@ def read_log_lines(path: Path, up_to_step: int | None = None, max_line: int = 1 
 
 def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed: int, device: torch.device,
              dist: distributed.Dist = distributed.Dist(), progress: bool = True, log=print,
-             stop_after: int | None = None, compile: bool = False) -> PretrainResult:
+             stop_after: int | None = None, compile: bool = False, precision: str | None = None) -> PretrainResult:
     """Pre-train ``method`` on ``data`` into ``folder`` (resuming when a checkpoint exists).
 
+    ``precision``: ``benchmarks.engine.precision`` (None = the device's default).
     ``stop_after`` ends the run early after that many optimizer steps (tests of resume).
     """
     loop = method.config.loop
@@ -193,7 +195,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                                                       find_unused_parameters=True)
     if compile:
         forward = torch.compile(forward, dynamic=True)  # variable lengths: one graph, not one per shape
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+    autocast = precision_autocast(device, precision)
 
     def checkpoint(name="state.pt"):
         if not dist.main:

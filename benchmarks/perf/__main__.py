@@ -19,6 +19,7 @@ import torch
 
 import methods
 
+from ..engine import precision as numerics
 from . import hardware, lengths, report
 from .measure import count_flops, make_pattern, measure
 from .workloads import PHASES, build
@@ -50,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 3 CUDA (8 with --compile), 1 CPU)")
     p.add_argument("--flop-steps", type=int, default=1, help="optimizer steps counted by FlopCounterMode (0: skip)")
     p.add_argument("--batch", type=int, default=None, help="micro-batch size (default: the profile's)")
+    p.add_argument("--precision", default=None, choices=numerics.PRECISIONS,
+                   help=f"precision of the ours pattern ({numerics.DEFAULT_HELP}); "
+                        "the reference pattern is always fp32. tf32 on CPU = fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the model in the ours pattern")
     p.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune"],
                    help="torch.compile mode with --compile (reduce-overhead uses CUDA graphs where shapes repeat)")
@@ -88,6 +92,10 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
     phases = _csv(args.phases, PHASES, "--phases")
     patterns = ["reference"] if args.reference_pattern else _csv(args.patterns, ("ours", "reference"), "--patterns")
     overrides = _overrides(args.overrides)
+    chosen = args.precision or "default"             # per method (numerics.resolve) when not given
+    note = numerics.configure(args.precision or "fp32", info.device)   # TF32 flags (CUDA), shared by both patterns
+    if note:
+        print(f"[perf] {note}", file=sys.stderr)
     if args.threads or not cuda:   # after every check: a bad flag leaves the caller's threads alone
         torch.set_num_threads(args.threads or 1)
     steps = args.steps or (20 if cuda else 2)
@@ -107,13 +115,15 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
             per_sample, flop_note = None, None
             if args.flop_steps > 0:
                 try:
-                    flops, samples = count_flops(wl, info.device, make_pattern("ours", info.device), args.seed,
-                                                 args.flop_steps)
+                    flops, samples = count_flops(wl, info.device, make_pattern("ours", info.device, precision=args.precision,
+                                                                               method=name),
+                                                 args.seed, args.flop_steps)
                     per_sample = flops / samples if samples else None
                 except Exception as err:
                     flop_note = f"FLOP count failed: {type(err).__name__}: {err}"
             for pattern_name in patterns:
-                pattern = make_pattern(pattern_name, info.device, compile=args.compile, compile_mode=args.compile_mode)
+                pattern = make_pattern(pattern_name, info.device, compile=args.compile, compile_mode=args.compile_mode,
+                                       precision=args.precision, method=name)
                 try:
                     row = measure(wl, pattern, info, steps, warmup, args.seed, per_sample)
                 except Exception as err:
@@ -136,7 +146,8 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
         "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.perf", *getattr(args, "argv", [])]),
-        "config": {"profile": profile, "methods": names, "phases": phases, "patterns": patterns, "steps": steps,
+        "precision": chosen,
+        "config": {"profile": profile, "precision": chosen, "methods": names, "phases": phases, "patterns": patterns, "steps": steps,
                    "warmup": warmup, "flop_steps": args.flop_steps, "batch": args.batch, "compile": args.compile,
                    "compile_mode": args.compile_mode if args.compile else None, "threads": torch.get_num_threads(),
                    "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
@@ -146,7 +157,8 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
         "length_distribution": lengths.describe(sample_lengths),
         "rows": rows, "speedups": report.speedups(rows), "skipped": skipped,
         "wall_s": round(time.perf_counter() - started, 1),
-        "file_name": report.file_name(info.slug, profile, names, available, patterns, args.compile, args.batch),
+        "file_name": report.file_name(info.slug, profile, names, available, patterns, args.compile, args.batch,
+                                      args.precision),
     }
     if not cuda:
         result["note"] = ("CPU measurement: no MFU; GPU figures (and the GPU-hour estimate) need "

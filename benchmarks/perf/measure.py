@@ -2,8 +2,8 @@
 
 Two patterns run the same model on the same batches' samples:
 
-* ``ours``: length-bucketed batches (``BucketBatches``, buckets of 8 batches), bf16 autocast on
-  CUDA, fused SDPA (in the models), pinned host memory + ``non_blocking`` copies and a
+* ``ours``: length-bucketed batches (``BucketBatches``, buckets of 8 batches), the run's precision
+  (``--precision``; default bf16 autocast on CUDA, fp32 on CPU), fused SDPA (in the models), pinned host memory + ``non_blocking`` copies and a
   background thread assembling the next batches (CUDA), optional ``torch.compile``;
 * ``reference``: what the reference code does: float32, random batches padded to their
   longest sample, eager, wrapped in ``nn.DataParallel`` (one process; on one device it calls
@@ -14,7 +14,6 @@ Timing synchronises the device before starting and stopping the clock; warm-up s
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import queue
 import threading
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils import flop_counter
 
+from ..engine import precision as numerics
 from .hardware import DeviceInfo, PeakMemory, synchronize
 from .workloads import HostBatch, Workload
 
@@ -34,22 +34,26 @@ from .workloads import HostBatch, Workload
 class Pattern:
     name: str
     bucketed: bool
-    bf16: bool           # autocast (CUDA only)
+    bf16: bool           # bf16 autocast (CUDA, or CPU when asked: the GPU numerics)
     pinned: bool         # pinned host batches + non_blocking copies (CUDA only)
     prefetch: bool       # a thread assembles host batches ahead (CUDA only)
     compile: bool
     data_parallel: bool
     compile_mode: str = "default"   # "reduce-overhead" adds CUDA graphs where shapes repeat
+    precision: str = "fp32"         # benchmarks.engine.precision: fp32 / tf32 / bf16
 
 
-def make_pattern(name: str, device: torch.device, compile: bool = False, compile_mode: str = "default") -> Pattern:
+def make_pattern(name: str, device: torch.device, compile: bool = False, compile_mode: str = "default",
+                 precision: str | None = None, method: str | None = None) -> Pattern:
+    """``ours`` runs ``precision`` (None = ``method``'s default on the device); the reference runs fp32."""
     cuda = device.type == "cuda"
     if name == "ours":
-        return Pattern("ours", bucketed=True, bf16=cuda, pinned=cuda, prefetch=cuda, compile=compile,
-                       data_parallel=False, compile_mode=compile_mode)
+        chosen = numerics.resolve(precision, device, method)
+        return Pattern("ours", bucketed=True, bf16=chosen == "bf16", pinned=cuda, prefetch=cuda, compile=compile,
+                       data_parallel=False, compile_mode=compile_mode, precision=chosen)
     if name == "reference":
         return Pattern("reference", bucketed=False, bf16=False, pinned=False, prefetch=False, compile=False,
-                       data_parallel=True)
+                       data_parallel=True, precision="fp32")
     raise ValueError(f"unknown pattern {name!r}; choose ours or reference")
 
 
@@ -125,8 +129,7 @@ class _Stats:
 def _step(wl: Workload, forward: nn.Module, batches, device: torch.device, pattern: Pattern, index: int,
           stats: _Stats) -> None:
     """One optimizer step of ``accumulation`` micro-batches, as the engine/runner does it."""
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if pattern.bf16 and device.type == "cuda"
-                else contextlib.nullcontext())
+    autocast = numerics.autocast(device, pattern.precision)
     wl.before_step(index)
     wl.optimizer.zero_grad(set_to_none=True)
     for _ in range(wl.accumulation):

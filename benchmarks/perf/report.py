@@ -30,13 +30,16 @@ def speedups(rows: list[dict]) -> list[dict]:
 
 
 def file_name(slug: str, profile: str, methods: list[str], all_methods: list[str], patterns: list[str],
-              compile: bool, batch: int | None) -> str:
-    """``<device-slug>_<profile>[_<methods>][_<patterns>][_compile][_b<batch>].json``."""
+              compile: bool, batch: int | None, precision: str | None = None) -> str:
+    """``<device-slug>_<profile>[_<methods>][_<patterns>][_<precision>][_compile][_b<batch>].json``
+    (the precision only when given explicitly, so default runs keep their names)."""
     parts = [slug, profile]
     if sorted(methods) != sorted(all_methods):
         parts.append("+".join(methods))
     if sorted(patterns) != ["ours", "reference"]:
         parts.append("+".join(patterns))
+    if precision:
+        parts.append(precision)
     if compile:
         parts.append("compile")
     if batch:

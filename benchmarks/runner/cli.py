@@ -10,6 +10,7 @@ from pathlib import Path
 
 from plumbing.config import SEED_MAX
 
+from ..engine.precision import DEFAULT_HELP, PRECISIONS
 from ..tasks import TASKS
 
 DATA_KINDS = ("synthetic", "ntu60", "ntu120", "pkummd")
@@ -45,6 +46,8 @@ class Options:
     worker: tuple[int, int] = (1, 1)      # internal: this process is worker k of w (benchmarks/parallel.py)
     task_all: bool = False                # --task all: the tables' plan (plan.py)
     plugins: list[dict] = field(default_factory=list)     # modules imported by --plugin (load_plugins)
+    precision: str | None = None          # None: the device's default (benchmarks.engine.precision)
+    smoke: bool = False
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,6 +83,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (on PYTHONPATH) before methods are resolved; it registers its own method "
                         "with @methods.register(name, config_factory) (docs/plugins.md); repeatable")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help=f"numeric precision: fp32; tf32 (CUDA TF32 matmuls, = fp32 on CPU); bf16 (autocast, also on "
+                        f"CPU to check GPU numerics); {DEFAULT_HELP}")
+    p.add_argument("--smoke", action="store_true",
+                   help="run every planned job at the profile's model sizes but only 2 optimizer steps per training "
+                        "phase, batches of a few samples and evaluation on a few sequences / videos; records carry "
+                        "smoke: true and never count as results")
     p.add_argument("--fresh", action="store_true", help="ignore cached pre-trainings and train again")
     p.add_argument("--compile", action="store_true", help="torch.compile the models (opt-in)")
     p.add_argument("--dry-run", action="store_true",
@@ -198,7 +208,7 @@ def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
                    fresh=args.fresh, compile=args.compile, dry_run=args.dry_run, deterministic=args.deterministic,
                    report=args.report, progress=args.progress, overrides=overrides,
                    task_all=args.task == "all", shard=_part(args.shard, "--shard"), workers=args.workers,
-                   worker=_part(args.worker, "--worker"))
+                   worker=_part(args.worker, "--worker"), precision=args.precision, smoke=args.smoke)
 
 
 def _part(value: str, flag: str) -> tuple[int, int]:

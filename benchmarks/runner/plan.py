@@ -256,8 +256,10 @@ def data_fingerprint(cache) -> str:
     return f"{cache.dataset}:{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
-def pretrain_id(job: Job, cache, run_cfg: RunConfig) -> str:
+def pretrain_id(job: Job, cache, run_cfg: RunConfig, precision: str = "fp32") -> str:
     key = {**json.loads(pretrain_key(job)), "data": data_fingerprint(cache), "split": run_cfg.pretrain_split}
+    if precision != "fp32":  # fp32 keys stay as they were; tf32/bf16 pre-trainings are other weights
+        key["precision"] = precision
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return f"{job.method}-{digest}"
 

@@ -29,6 +29,8 @@ class TaskContext:
     progress: bool = True
     log: Callable[[str], None] = print
     compile: bool = False                       # torch.compile the trained model (opt-in)
+    precision: str | None = None                # benchmarks.engine.precision; None = the device's default
+    max_steps: int | None = None                # --smoke: stop each training phase after this many steps
 
 
 @dataclass

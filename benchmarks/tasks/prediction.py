@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from datasets.precision import float32_island
+
 from ..metrics import mpjpe, mpjpe_per_horizon
 from ..engine.loops import fit, predict_batches
 from .common import TaskContext, TaskOutput, step_schedule
@@ -21,7 +23,8 @@ class ResidualDecoder(nn.Module):
 
     The embedding sets h_0 = tanh(Linear(e)) and c_0 = 0, and the velocity layer starts at zero
     so an untrained decoder predicts the last observed pose (zero velocity), the usual floor of
-    this task (the suite's choices; the paper only says the encoder feeds the decoder)."""
+    this task (the suite's choices; the paper only says the encoder feeds the decoder).
+    It reads and writes coordinates, so it runs in float32 under any autocast."""
 
     def __init__(self, embed_dim: int, hidden: int, dropout: float):
         super().__init__()
@@ -33,14 +36,15 @@ class ResidualDecoder(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, embedding: torch.Tensor, last_frame: torch.Tensor, steps: int) -> torch.Tensor:
-        h = torch.tanh(self.init_h(embedding))
-        c = torch.zeros_like(h)
-        current, outputs = last_frame, []
-        for _ in range(steps):  # autoregressive over predicted frames (inherently sequential)
-            h, c = self.cell(current, (h, c))
-            current = current + self.out(self.dropout(h))
-            outputs.append(current)
-        return torch.stack(outputs, dim=1)
+        with float32_island(embedding):
+            h = torch.tanh(self.init_h(embedding.float()))
+            c = torch.zeros_like(h)
+            current, outputs = last_frame.float(), []
+            for _ in range(steps):  # autoregressive over predicted frames (inherently sequential)
+                h, c = self.cell(current, (h, c))
+                current = current + self.out(self.dropout(h))
+                outputs.append(current)
+            return torch.stack(outputs, dim=1)
 
 
 class Forecaster(nn.Module):

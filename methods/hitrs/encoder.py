@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datasets.precision import float32_island
+
 from .blocks import make_blocks, run_blocks
 from .config import COORDS, JOINTS, HiTRSConfig
 from .windows import frame_windows
@@ -60,9 +62,11 @@ class FrameTRS(nn.Module):
                                   copies=cfg.init == "reference")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (..., 25, 3) -> (..., 25, d); every frame independently, no mask."""
+        """``x`` (..., 25, 3) -> (..., 25, d); every frame independently, no mask. The embedding
+        reads coordinates, so it stays float32 under autocast (bf16 would round them by mm)."""
         lead = x.shape[:-2]
-        h = self.embed_norm(F.gelu(self.embed(x.reshape(-1, JOINTS, COORDS)))) + self.pos
+        with float32_island(x):
+            h = self.embed_norm(F.gelu(self.embed(x.reshape(-1, JOINTS, COORDS).float()))) + self.pos
         return run_blocks(self.blocks, h).view(*lead, JOINTS, self.width)
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from datasets.precision import float32_island
 from datasets.streams import to_stream
 from methods import register
 from methods.base import SkeletonMethod
@@ -107,11 +108,13 @@ class HiTRS(SkeletonMethod):
             from datasets.preprocess import split_bodies
             x, lengths = split_bodies(x, lengths)
         gen = self.generator(x.device)
-        if self.training and cfg.aug_p > 0:
-            from datasets.augment import hitrs_augment
-            x, lengths = hitrs_augment(x, lengths, gen, p=cfg.aug_p, spatial=cfg.aug_spatial,
-                                       temporal=cfg.aug_temporal)
-        s = to_stream(x, cfg.stream, lengths)[:, :, 0]
+        with float32_island(x):  # augmentation and stream conversion: float32 coordinates
+            x = x.float()
+            if self.training and cfg.aug_p > 0:
+                from datasets.augment import hitrs_augment
+                x, lengths = hitrs_augment(x, lengths, gen, p=cfg.aug_p, spatial=cfg.aug_spatial,
+                                           temporal=cfg.aug_temporal)
+            s = to_stream(x, cfg.stream, lengths)[:, :, 0]
         loss, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, cfg, gen)
         logs["loss"] = loss.detach()
         values = torch.stack([v.float() for v in logs.values()]).tolist()   # one device sync
@@ -142,12 +145,12 @@ class HiTRS(SkeletonMethod):
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """V-TRS fuse token per body, (body 1 + body 2) / 2 (a missing body is zeros, still encoded)."""
         lengths = lengths.to(x.device).long()
-        return self.net.encoder.video_embedding(to_stream(x, self.config.stream, lengths), lengths)
+        return self.net.encoder.video_embedding(to_stream(x.float(), self.config.stream, lengths), lengths)
 
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS fuse token of the 7-frame clip per body, (body 1 + body 2) / 2. The stream is
         computed on the clip as given (motion = difference of consecutive clip frames)."""
-        return self.net.encoder.clip_embedding(to_stream(clips, self.config.stream))
+        return self.net.encoder.clip_embedding(to_stream(clips.float(), self.config.stream))
 
     def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The stream over whole videos (motion x_t - x_(t-1) as in pre-training)."""

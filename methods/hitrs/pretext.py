@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datasets.precision import float32_island
+
 from ..moco import gather_with_local_grad
 from .config import COORDS, HiTRSConfig
 from .encoder import HiTRSEncoder
@@ -112,21 +114,23 @@ def sample_swap(n: torch.Tensor, size: int, generator: torch.Generator) -> tuple
 
 # ---- losses ----------------------------------------------------------------------------------
 def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, picked: torch.Tensor, scale: float) -> torch.Tensor:
-    """Smooth-L1 (beta 1) mean over the coordinates of picked joints only; 0 when none."""
-    err = F.smooth_l1_loss(pred.float() * scale, target.float() * scale, reduction="none", beta=1.0)
-    w = picked[..., None].to(err.dtype)
-    return (err * w).sum() / (w.sum() * err.shape[-1]).clamp(min=1)
+    """Smooth-L1 (beta 1) mean over the coordinates of picked joints only; 0 when none (float32)."""
+    with float32_island(pred):
+        err = F.smooth_l1_loss(pred.float() * scale, target.float() * scale, reduction="none", beta=1.0)
+        w = picked[..., None].to(err.dtype)
+        return (err * w).sum() / (w.sum() * err.shape[-1]).clamp(min=1)
 
 
 def order_loss(orig_logits: torch.Tensor, perm_logits: torch.Tensor, weight: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy with label 1 = original order, 0 = permuted; weighted mean and accuracy."""
-    logits = torch.cat([orig_logits, perm_logits]).float()
-    labels = torch.cat([torch.ones_like(weight, dtype=torch.long), torch.zeros_like(weight, dtype=torch.long)])
-    w = torch.cat([weight, weight]).float()
-    ce = F.cross_entropy(logits, labels, reduction="none")
-    denom = w.sum().clamp(min=1)
-    return (ce * w).sum() / denom, ((logits.argmax(1) == labels).float() * w).sum() / denom
+    """Cross-entropy with label 1 = original order, 0 = permuted; weighted mean and accuracy (float32)."""
+    with float32_island(orig_logits):
+        logits = torch.cat([orig_logits.float(), perm_logits.float()])
+        labels = torch.cat([torch.ones_like(weight, dtype=torch.long), torch.zeros_like(weight, dtype=torch.long)])
+        w = torch.cat([weight, weight]).float()
+        ce = F.cross_entropy(logits, labels, reduction="none")
+        denom = w.sum().clamp(min=1)
+        return (ce * w).sum() / denom, ((logits.argmax(1) == labels).float() * w).sum() / denom
 
 
 def info_nce(pred: torch.Tensor, target: torch.Tensor, temperature: float,
@@ -135,7 +139,13 @@ def info_nce(pred: torch.Tensor, target: torch.Tensor, temperature: float,
     negatives. ``valid`` rows/columns (bool) take part; others are excluded. Returns loss, top-1 acc.
 
     Under torch.distributed the targets of every rank are gathered (gradient only through the
-    local part), so the negatives are the global batch's, as on one device."""
+    local part), so the negatives are the global batch's, as on one device. Float32 also under
+    autocast: the similarity matmul feeds a softmax at temperature 0.07."""
+    with float32_island(pred):
+        return _info_nce(pred, target, temperature, valid)
+
+
+def _info_nce(pred, target, temperature, valid):
     p = F.normalize(pred.float(), dim=1)
     t = F.normalize(target.float(), dim=1)
     if valid is None:

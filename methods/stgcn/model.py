@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datasets.precision import float32_island
+
 from .graph import adjacency
 
 #: width multipliers of blocks 0..8 (block 9 outputs ``hidden_dim``) and their temporal strides
@@ -54,6 +56,7 @@ class STGCNBlock(nn.Module):
         if kernel % 2 != 1:
             raise ValueError(f"ST-GCN temporal kernel must be odd, got {kernel}")
         self.num_parts = num_parts
+        self.reads_coordinates = False   # block 0: its 1x1 conv stays float32 under autocast
         self.gcn = nn.Conv2d(c_in, c_out * num_parts, kernel_size=1)
         self.bn1 = nn.BatchNorm2d(c_out)
         self.tconv = nn.Conv2d(c_out, c_out, (kernel, 1), (stride, 1), ((kernel - 1) // 2, 0))
@@ -77,7 +80,11 @@ class STGCNBlock(nn.Module):
             res = self.res_bn(self.res_conv(x))
         else:
             res = 0.0
-        y = self.gcn(x)
+        if self.reads_coordinates:
+            with float32_island(x):
+                y = self.gcn(x.float())
+        else:
+            y = self.gcn(x)
         n, kc, t, v = y.shape
         y = torch.einsum("nkctv,kvw->nctw", y.view(n, self.num_parts, kc // self.num_parts, t, v), a)
         y = self.drop(self.bn2(self.tconv(F.relu(self.bn1(y)))))
@@ -99,6 +106,7 @@ class STGCN(nn.Module):
                        dropout=0.0 if i == 0 else arch.dropout, residual=i > 0,
                        edge_importance=arch.edge_importance)
             for i, (ci, co, s) in enumerate(arch.widths()))
+        self.blocks[0].reads_coordinates = True
         self.head = nn.Linear(arch.hidden_dim, num_class) if num_class > 0 else None
 
     @property
@@ -113,7 +121,7 @@ class STGCN(nn.Module):
         if c != self.arch.in_channels or v != self.A.shape[1]:
             raise ValueError(f"ST-GCN built for C={self.arch.in_channels}, V={self.A.shape[1]}; "
                              f"got input (N, C, T, V, M) = {tuple(x.shape)}")
-        y = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)     # channel index v*C + c
+        y = x.float().permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)     # channel index v*C + c
         y = self.data_bn(y).view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
         for block in self.blocks:
             y = block(y, self.A)

@@ -45,12 +45,12 @@ class Tiny(SkeletonMethod):
         opt = torch.optim.SGD(self.parameters(), lr=0.1)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1 + step))
 
-    video_dim = clip_dim = sequence_dim = 8
+    video_dim = clip_dim = 8
 
     def video_embedding(self, x, lengths):
         return self.enc(x.sum(1).flatten(1) / lengths[:, None])
 
-    clip_embedding = sequence_embedding = video_embedding
+    clip_embedding = video_embedding
 
 
 @pytest.fixture(scope="module")

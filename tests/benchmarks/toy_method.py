@@ -54,7 +54,7 @@ class ToyMethod(SkeletonMethod):
     def video_dim(self):
         return self.config.width
 
-    clip_dim = sequence_dim = video_dim
+    clip_dim = video_dim
 
     def video_embedding(self, x, lengths):
         return self._frames(x).mean(dim=1)
@@ -62,5 +62,3 @@ class ToyMethod(SkeletonMethod):
     def clip_embedding(self, clips):
         return self._frames(clips).mean(dim=1)
 
-    def sequence_embedding(self, x, lengths):
-        return self._frames(x).mean(dim=1)

@@ -1,0 +1,17 @@
+"""Float32 islands: code that reads coordinates stays float32 under any autocast.
+
+Why: bf16 keeps 8 significant bits, so camera coordinates (metres, z ~ 3-4) round by up to
+~15 mm and frame-to-frame differences of a few millimetres vanish. Augmentations, stream
+conversion, masking and regression targets, the first layer that reads coordinates, losses and
+metrics therefore run with autocast disabled on float32 tensors, wherever they are called from.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def float32_island(device: torch.device | str | torch.Tensor):
+    """Context that disables autocast on ``device`` (or a tensor's device)."""
+    if isinstance(device, torch.Tensor):
+        device = device.device
+    return torch.autocast(torch.device(device).type, enabled=False)
