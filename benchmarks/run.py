@@ -5,6 +5,7 @@ Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node=N -m benchmarks.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ from datasets.cache import file_lock
 from datasets.subsets import make_subset
 from methods.config import config_hash, to_dict
 
-from . import cli, distributed, plan, records
+from . import cli, distributed, plan, pretext, records
 from .cli import UsageError
 from .io import OutputError, atomic_write_json, check_output_dir
 from .pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
@@ -102,8 +103,21 @@ class Runner:
             atomic_write_json(folder / "config.json", {"method": job.method, "config": to_dict(job.config)})
         return result.folder
 
+    def pretext(self, job: plan.Job, data: plan.Data, folder: Path) -> dict[str, float]:
+        """Pretext metrics of a pre-training, evaluated once and kept in its meta.json."""
+        meta_path = folder / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if "pretext" not in meta:
+            method = methods.create(job.method, config=job.config)
+            load_pretrained(method, folder / "encoder.pt")
+            meta["pretext"] = pretext.evaluate(method, data.ntu, self.run_cfg.pretrain_split, self.device)
+            if self.dist.main:
+                atomic_write_json(meta_path, meta)
+        return meta["pretext"]
+
     # -- downstream --------------------------------------------------------------------------
-    def task(self, job: plan.Job, task: str, fraction: float, data: plan.Data, pre_folder: Path | None):
+    def task(self, job: plan.Job, task: str, fraction: float, data: plan.Data, pre_folder: Path | None,
+             pretext_metrics: dict[str, float] | None = None):
         cache = data.for_task(task)
         task_cfg = getattr(self.run_cfg, task)
         subset = make_subset(cache, task_cfg.split, fraction, SUBSET_SEED, self.opts.out / "subsets")
@@ -124,7 +138,8 @@ class Runner:
         meta = {"subset": {"path": str(subset.path), "sha256": subset.sha256, "count": len(subset.names)},
                 "pretrain": None if pre_folder is None else {"id": pre_folder.name,
                                                             "checkpoint": str(pre_folder / "encoder.pt"),
-                                                            "log": str(pre_folder / "pretrain.log")}}
+                                                            "log": str(pre_folder / "pretrain.log")},
+                "pretext": pretext_metrics}
         self.record(job, job.variant, job.stream, task, fraction, cache, out, ctx, started, t0, meta)
         return ctx, out
 
@@ -156,9 +171,10 @@ class Runner:
         three = set(self.opts.streams) >= {"joint", "motion", "bone"}
         for job in job_list:
             pre_folder = self.pretrained(job, data)
+            job_pretext = None if pre_folder is None else self.pretext(job, data, pre_folder)
             for task in self.opts.tasks:
                 for fraction in self.opts.fractions:
-                    ctx, out = self.task(job, task, fraction, data, pre_folder)
+                    ctx, out = self.task(job, task, fraction, data, pre_folder, job_pretext)
                     overall.update(1)
                     if three and task in ("recognition", "detection"):
                         kept.setdefault((job.method, job.levels, job.seed, task, fraction), {})[job.stream] = (ctx, out)

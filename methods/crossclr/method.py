@@ -41,6 +41,7 @@ class CrosSCLR(MemoryBankMethod):
     """CrosSCLR (Li et al., CVPR 2021), paper behaviour; ``faithful_bugs`` for the reference's."""
 
     name = "crossclr"
+    PRETEXT = {f"{s}/acc": f"instance_top1_{s}" for s in STREAMS}
     input_frames = 50
     pretrains_all_streams = True
 

@@ -50,6 +50,7 @@ class MCC(MemoryBankMethod):
     speed-changed and interpolated positives and a motion-broken hard negative."""
 
     name = "mcc"
+    PRETEXT = {"mcc/acc": "instance_top1"}
     input_frames = None   # needs the raw sequence (speed changes); resamples to config.frames itself
 
     def __init__(self, config: MCCConfig):
