@@ -93,8 +93,8 @@ class HiTRSConfig:
 
 
 def _ci_loop() -> PretrainLoop:
-    return PretrainLoop(steps=40, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=48,
-                        log_every=5, checkpoint_every=20)
+    return PretrainLoop(steps=100, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=48,
+                        log_every=10, checkpoint_every=50)
 
 
 PROFILES: dict[str, HiTRSConfig] = {
@@ -103,8 +103,9 @@ PROFILES: dict[str, HiTRSConfig] = {
     "small": HiTRSConfig(d_model=64, nhead=4, d_att=32, layers=2, warmup_steps=200, schedule_horizon=3000,
                          loop=PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=1.0,
                                            max_frames=300, log_every=50, checkpoint_every=500)),
-    "ci": HiTRSConfig(d_model=16, nhead=2, d_att=8, layers=1, dropout=0.1, lr=1e-3, warmup_steps=5,
-                      schedule_horizon=40, lr_end=1e-5, loop=_ci_loop()),
+    # 100 steps (~8 s on one thread): the masked-joint error falls from ~3.5 m to ~0.5 m
+    "ci": HiTRSConfig(d_model=16, nhead=2, d_att=8, layers=1, dropout=0.1, lr=2e-3, warmup_steps=10,
+                      schedule_horizon=100, lr_end=1e-5, loop=_ci_loop()),
 }
 
 
