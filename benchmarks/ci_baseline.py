@@ -5,12 +5,13 @@ pre-training (task ``pretext``), with the seed-to-seed spread.
     python -m benchmarks.ci_baseline                      # seeds 0-4: runs everything (~10 min on 2 cores)
     python -m benchmarks.ci_baseline --from results/      # from the records of an existing run instead
 
-Tolerance rule (one-sided where the metric allows it, see ``direction``): ``tolerance = max(K_STD x std over
-seeds, FLOOR, REL x |mean|)``. ``K_STD`` is wide because one new seed is compared with a 5-seed
-mean (the std itself is uncertain: Student t with 4 degrees of freedom), and ~150 metrics are
-checked at once; the floors keep metrics that never vary between seeds (e.g. a chance-level
-order accuracy on a fixed batch) from failing on a single flip. ``tests/test_ci_regression.py``
-proves the rule flags each of the six broken-learning runs and passes a held-back seed.
+Tolerance rule (one-sided where the metric allows it, see ``direction``): ``tolerance =
+max(K_STD x std over seeds, FLOOR, REL x |mean|)``. K_STD = 3 is a compromise measured on this
+profile: 4 let ``--set recognition.lr=0`` pass (MCC top-1 3.7 % against 23.9 +- 5.9 %), while
+one new seed is compared with a 5-seed mean whose std is itself uncertain. The floors keep
+metrics that never vary between seeds (e.g. a chance-level order accuracy on the fixed
+held-out batch) from failing on a single flip. ``tests/test_ci_regression.py`` shows which
+broken-learning runs the rule flags and that a held-back seed passes.
 Each entry also keeps every seed's value: the opt-in determinism check compares seed 0 exactly.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from . import run
 from .io import atomic_write_json
 from .records import load_records
 
-K_STD = 4.0
+K_STD = 3.0
 FLOOR = 3.0                 # percent for accuracies / mAP, millimetres for errors
 REL = 0.05                  # of the baseline mean
 LOWER_IS_BETTER = ("masked_joint_err",)
