@@ -1,12 +1,18 @@
 """Regenerate ``results/ci_baseline.json``: the ``ci`` profile's metrics on the synthetic data,
-per (variant, stream, levels, task, fraction, metric), with the seed-to-seed spread.
+per (variant, stream, levels, task, fraction, metric), and the pretext metrics of every
+pre-training (task ``pretext``), with the seed-to-seed spread.
 
-    python -m benchmarks.ci_baseline --seeds 0,1,2 [--out results/ci_baseline.json]
+    python -m benchmarks.ci_baseline                      # seeds 0-4: runs everything (~10 min on 2 cores)
+    python -m benchmarks.ci_baseline --from results/      # from the records of an existing run instead
 
-The tolerance of each metric is ``max(k * std over seeds, floor)`` (any platform). Each entry
-also keeps every seed's value: on the same torch build and CPU architecture a run of one seed
-is bit-for-bit repeatable, so CI there also checks seed 0 exactly (a change of behaviour
-anywhere in the pipeline shows up even when it is smaller than the seed noise).
+Tolerance rule (one-sided where the metric allows it, see ``direction``): ``tolerance =
+max(K_STD x std over seeds, FLOOR, REL x |mean|)``. K_STD = 3 is a compromise measured on this
+profile: 4 let ``--set recognition.lr=0`` pass (MCC top-1 3.7 % against 23.9 +- 5.9 %), while
+one new seed is compared with a 5-seed mean whose std is itself uncertain. The floors keep
+metrics that never vary between seeds (e.g. a chance-level order accuracy on the fixed
+held-out batch) from failing on a single flip. ``tests/test_ci_regression.py`` shows which
+broken-learning runs the rule flags and that a held-back seed passes.
+Each entry also keeps every seed's value: the opt-in determinism check compares seed 0 exactly.
 """
 from __future__ import annotations
 
@@ -23,48 +29,90 @@ from plumbing.files import atomic_write_json
 from . import run
 from .runner.records import load_records
 
-# floors in the metric's unit: percent for accuracies / mAP, millimetres for MPJPE
-FLOORS = {"mpjpe": 2.0}
-DEFAULT_FLOOR = 1.0
 K_STD = 3.0
+FLOOR = 3.0                 # percent for accuracies / mAP, millimetres for errors
+REL = 0.05                  # of the baseline mean
+LOWER_IS_BETTER = ("masked_joint_err",)
+# Two-sided: the ci forecaster does not beat zero velocity within its budget (seed 0, MCC:
+# 101 mm trained vs 89 mm for zero velocity), and an untrained decoder predicts exactly zero
+# velocity, so a head that stops learning shows as a *drop* of the MPJPE.
+TWO_SIDED = ("mpjpe",)
+DEFAULT_SEEDS = "0,1,2,3,4"
+
+
+def direction(metric: str) -> str:
+    """``higher`` / ``lower`` (one-sided: only a loss of quality fails) or ``both``."""
+    if metric.startswith(TWO_SIDED):
+        return "both"
+    return "lower" if metric.startswith(LOWER_IS_BETTER) else "higher"
+
+
+def tolerance(mean: float, std: float) -> float:
+    return round(max(K_STD * std, FLOOR, REL * abs(mean)), 4)
+
+
+def _values(r: dict):
+    """(task, fraction, metric, value) of a record: its metrics and its pre-training's pretext metrics."""
+    for metric, value in r["metrics"].items():
+        yield r["task"], r["label_fraction"], metric, value
+    for metric, value in (r.get("pretext") or {}).items():
+        yield "pretext", None, metric, value
 
 
 def baseline_from_records(recs: list[dict], seeds: list[int]) -> dict:
     groups: dict[tuple, dict[int, float]] = {}
     datasets_seen = set()
     for r in recs:
+        if int(r["seed"]) not in seeds:
+            continue
         datasets_seen.add(r["dataset"])
-        for metric, value in r["metrics"].items():
+        for task, fraction, metric, value in _values(r):
             if value is None:
                 continue
-            key = (r["variant"], r["stream"], r.get("levels"), r["task"], r["label_fraction"], metric)
+            key = (r["variant"], r["stream"], r.get("levels"), task, fraction, metric)
             groups.setdefault(key, {})[int(r["seed"])] = float(value)
     entries = []
     for (variant, stream, levels, task, fraction, metric), by_seed in sorted(groups.items(), key=str):
         values = list(by_seed.values())
+        mean = float(np.mean(values))
         std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        floor = FLOORS.get(metric.split("@")[0], DEFAULT_FLOOR)
         entry = {"variant": variant, "stream": stream, "task": task, "label_fraction": fraction, "metric": metric,
-                 "mean": float(np.mean(values)), "std": std, "n_seeds": len(values),
-                 "tolerance": round(max(K_STD * std, floor), 4),
-                 "per_seed": {str(k): v for k, v in sorted(by_seed.items())}}
+                 "direction": direction(metric), "mean": mean, "std": std, "n_seeds": len(values),
+                 "tolerance": tolerance(mean, std), "per_seed": {str(k): v for k, v in sorted(by_seed.items())}}
         if levels is not None:
             entry["levels"] = levels
         entries.append(entry)
     return {"profile": "ci", "datasets": sorted(datasets_seen), "seeds": seeds,
             "torch": torch.__version__, "platform": platform.machine(),
-            "rule": f"tolerance = max({K_STD:g} x std over seeds, floor {DEFAULT_FLOOR:g} (MPJPE {FLOORS['mpjpe']:g} mm))",
+            "rule": f"one-sided except MPJPE (see benchmarks/ci_baseline.py): tolerance = max({K_STD:g} x std over seeds, "
+                    f"{FLOOR:g} points or mm, {REL:g} x |mean|)",
             "entries": entries}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ci_baseline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--seeds", default=DEFAULT_SEEDS, help=f"comma-separated seeds (default {DEFAULT_SEEDS})")
     p.add_argument("--out", type=Path, default=Path("results/ci_baseline.json"))
     p.add_argument("--cache-dir", type=Path, default=Path(".cache"))
+    p.add_argument("--from", dest="source", type=Path, default=None,
+                   help="build from the records of this results folder (a finished ci run of these seeds)")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. {DEFAULT_SEEDS}")
+    if len(seeds) < 5:
+        p.error(f"--seeds {args.seeds!r}: tolerances need the spread of at least 5 seeds")
+    if args.source is not None:
+        recs = [r for r in load_records(args.source) if r.get("profile") == "ci"]
+        missing = sorted(set(seeds) - {int(r["seed"]) for r in recs})
+        if missing:
+            p.error(f"--from {args.source}: no ci records for seeds {missing}; run them first")
+        base = baseline_from_records(recs, seeds)
+        atomic_write_json(args.out, base)
+        print(f"wrote {args.out}: {len(base['entries'])} metrics from seeds {seeds}")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         code = run.main(["--method", "all", "--task", "all", "--profile", "ci", "--seeds", args.seeds,
                          "--out", tmp, "--cache-dir", str(args.cache_dir), "--no-report", "--no-progress"])

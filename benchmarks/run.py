@@ -5,6 +5,7 @@ Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node=N -m benchmarks.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ from plumbing.config import config_hash, to_dict
 from plumbing.files import atomic_write_json
 from plumbing.locks import LockBusyError, file_lock
 
-from .engine import distributed, precision
+from .engine import distributed, precision, pretext
 from .engine.data import sequence_set
 from .engine.pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
 from .runner import cli, plan, preflight, protocol, records, smoke
@@ -147,8 +148,21 @@ class Runner:
             atomic_write_json(folder / "config.json", {"method": job.method, "config": to_dict(job.config)})
         return result.folder
 
+    def pretext(self, job: plan.Job, data: plan.Data, folder: Path) -> dict[str, float]:
+        """Pretext metrics of a pre-training, evaluated once and kept in its meta.json."""
+        meta_path = folder / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if "pretext" not in meta:
+            method = methods.create(job.method, config=job.config)
+            load_pretrained(method, folder / "encoder.pt")
+            meta["pretext"] = pretext.evaluate(method, data.ntu, self.run_cfg.pretrain_split, self.device)
+            if self.dist.main:
+                atomic_write_json(meta_path, meta)
+        return meta["pretext"]
+
     # -- downstream --------------------------------------------------------------------------
-    def task(self, job: plan.Job, run: plan.Run, data: plan.Data, pre_folder: Path | None) -> tuple:
+    def task(self, job: plan.Job, run: plan.Run, data: plan.Data, pre_folder: Path | None,
+             pretext_metrics: dict[str, float] | None = None) -> tuple:
         cache = data.for_task(run.task)
         task_cfg = getattr(self.run_cfg, run.task)
         subset = make_subset(cache, task_cfg.split, run.fraction, SUBSET_SEED, self.opts.out / "subsets")
@@ -178,7 +192,8 @@ class Runner:
                 "protocol": protocol.describe(run.task, task_cfg, methods.method_class(job.method)
                                               if job.config is not None else None, self.dist.world,
                                               out.metrics, pre_folder, data.ntu, self.run_cfg.pretrain_split,
-                                              cache.dataset)}
+                                              cache.dataset),
+                "pretext": pretext_metrics}
         self.protocols[(job.method, job.levels, job.seed, run.task, run.fraction)] = meta["protocol"]
         self.record(job, job.variant, job.stream, run, cache, out, started, t0, meta)
         return ctx, out
@@ -230,8 +245,9 @@ class Runner:
             kept: dict[tuple, tuple] = {}
             for job in unit.jobs:
                 pre_folder = self.pretrained(job, data)
+                job_pretext = None if pre_folder is None else self.pretext(job, data, pre_folder)
                 for run in job.runs:
-                    ctx, out = self.task(job, run, data, pre_folder)
+                    ctx, out = self.task(job, run, data, pre_folder, job_pretext)
                     key = (job.method, job.stream, job.levels, job.seed, run.task, run.fraction)
                     if key in feeds:
                         kept[key] = (ctx, out)

@@ -74,6 +74,14 @@ class SkeletonMethod(nn.Module, abc.ABC):
     def load_pretraining_state(self, state: dict[str, Any]) -> None:
         pass
 
+    def pretext_metrics(self, x: torch.Tensor, lengths: torch.Tensor,
+                        generator: torch.Generator) -> dict[str, float]:
+        """Pretext-task quality on a held-out batch (eval mode, every random choice from
+        ``generator``, nothing about the model changed): the most direct sign that pre-training
+        learned. Names ending in ``_mm`` / ``_err`` are errors (lower is better), the rest
+        accuracies in percent. Default: none."""
+        return {}
+
     # ---- downstream embeddings ----------------------------------------------------------
     @property
     @abc.abstractmethod

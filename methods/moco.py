@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.distributed as dist
@@ -257,8 +258,32 @@ class MemoryBankMethod(SkeletonMethod):
     """What the ST-GCN + memory-bank methods share behind the interface: SGD step-decay
     pre-training from their ``MemoryBankConfig`` and ``hidden_dim``-wide pooled embeddings."""
 
+    #: pretext log of ``pretrain_loss`` -> reported pretext metric (percent)
+    PRETEXT: ClassVar[dict[str, str]] = {}
+
     def configure_pretraining(self):
         return self.config.sgd(self.parameters())
+
+    @torch.no_grad()
+    def pretext_metrics(self, x: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        """Instance discrimination top-1 against the queue: one ``pretrain_loss`` with
+        ``generator`` drawing the views, dropout off and batch-statistics BN (as in training;
+        the running statistics of a few dozen CI steps are far from them). The state (queues,
+        BN buffers) and the method's own generator are restored afterwards."""
+        saved = {k: v.clone() for k, v in self.state_dict().items()}
+        own, was_training = self.generator, self.training
+        self.generator = generator
+        self.eval()
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+        try:
+            _, logs = self.pretrain_loss(x, lengths)
+        finally:
+            self.generator = own
+            self.train(was_training)
+            self.load_state_dict(saved)
+        return {name: float(logs[key]) for key, name in self.PRETEXT.items() if key in logs}
 
     @property
     def video_dim(self) -> int:

@@ -70,6 +70,13 @@ def _windows(cache, rows: np.ndarray, total: int, starts: np.ndarray) -> torch.T
     return torch.from_numpy(cache.gather(index)[:, :, 0])
 
 
+def tracked(windows: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` bool: body 1 has coordinates in every frame of the window. A frame where the
+    sensor lost the body is all zeros, metres away from any pose: as a target it would dominate
+    the MSE and the MPJPE with an error no forecaster can avoid, so such windows are left out."""
+    return windows.abs().flatten(2).sum(-1).gt(0).all(dim=1)
+
+
 def eligible(cache, rows: np.ndarray, total: int) -> np.ndarray:
     return rows[cache.manifest["length"].to_numpy()[rows] >= total]
 
@@ -96,8 +103,10 @@ def run(ctx: TaskContext) -> TaskOutput:
         order = rng.permutation(len(rows))[ctx.dist.rank::ctx.dist.world]
         for i in range(0, len(order), cfg.batch_size):
             items = order[i:i + cfg.batch_size]
-            windows = _windows(ctx.train_cache, rows[items], total, starts[items]).to(ctx.device)
-            yield windows, torch.full((len(items),), cfg.observe, device=ctx.device)
+            windows = _windows(ctx.train_cache, rows[items], total, starts[items])
+            windows = windows[tracked(windows)].to(ctx.device)
+            if len(windows):
+                yield windows, torch.full((len(windows),), cfg.observe, device=ctx.device)
 
     def loss_of_batch(net, batch):
         windows, lengths = batch
@@ -129,6 +138,9 @@ def _evaluate(predict, test_rows: np.ndarray, ctx: TaskContext, rate: float) -> 
     cfg = ctx.task_config
     total = cfg.observe + cfg.predict
     test = _windows(ctx.test_cache, test_rows, total, np.zeros(len(test_rows), dtype=np.int64))
+    test = test[tracked(test)]
+    if len(test) == 0:
+        raise ValueError(f"prediction: no test sequence has body 1 tracked in all of its first {total} frames")
     lengths = torch.full((cfg.batch_size,), cfg.observe)
     batches = ((test[i:i + cfg.batch_size, :cfg.observe].to(ctx.device), lengths[: len(test[i:i + cfg.batch_size])].to(ctx.device))
                for i in range(0, len(test), cfg.batch_size))

@@ -61,6 +61,7 @@ class CrosSCLR(MemoryBankMethod):
     """CrosSCLR (Li et al., CVPR 2021), paper behaviour; ``faithful_bugs`` for the reference's."""
 
     input_frames = 50             # frame50: every sequence resampled to 50 frames
+    PRETEXT = {f"{s}/acc": f"instance_top1_{s}" for s in STREAMS}
     pretrains_all_streams = True
     table_streams = STREAMS       # CrosSCLR-3S (and CrosSCLR on joints alone)
 

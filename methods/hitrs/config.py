@@ -97,8 +97,8 @@ class HiTRSConfig:
 
 
 def _ci_loop() -> PretrainLoop:
-    return PretrainLoop(steps=40, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=48,
-                        log_every=5, checkpoint_every=20, batching="bucket")
+    return PretrainLoop(steps=100, batch_size=8, accumulation=1, grad_clip=1.0, max_frames=48,
+                        log_every=10, checkpoint_every=50, batching="bucket")
 
 
 PROFILES: dict[str, HiTRSConfig] = {
@@ -109,8 +109,9 @@ PROFILES: dict[str, HiTRSConfig] = {
                          loop=PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=1.0,
                                            max_frames=300, log_every=50, checkpoint_every=500,
                                            batching="bucket")),
-    "ci": HiTRSConfig(d_model=16, nhead=2, d_att=8, layers=1, dropout=0.1, lr=1e-3, warmup_steps=5, init="independent",
-                      schedule_horizon=40, lr_end=1e-5, loop=_ci_loop()),
+    # 100 steps (~8 s on one thread): the masked-joint error falls from ~3.5 m to ~0.5 m
+    "ci": HiTRSConfig(d_model=16, nhead=2, d_att=8, layers=1, dropout=0.1, lr=2e-3, warmup_steps=10, init="independent",
+                      schedule_horizon=100, lr_end=1e-5, loop=_ci_loop()),
 }
 
 

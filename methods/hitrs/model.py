@@ -120,6 +120,30 @@ class HiTRS(SkeletonMethod):
         values = torch.stack([v.float() for v in logs.values()]).tolist()   # one device sync
         return loss, dict(zip(logs, values))
 
+    #: pretext log -> reported pretext metric (percent accuracies, millimetres)
+    PRETEXT = {"mjp/err_mm": "masked_joint_err_mm", "fov/acc": "frame_order_acc",
+               "cov/acc": "clip_order_acc", "ncp/acc": "next_clip_acc"}
+
+    @torch.no_grad()
+    def pretext_metrics(self, x: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        """The four pretext tasks of ``levels`` on ``x`` in eval mode (no augmentation, no dropout)."""
+        if not self.config.levels:
+            return {}
+        was_training = self.training
+        self.eval()
+        try:
+            lengths = lengths.to(x.device).long()
+            if x.shape[2] > 1:
+                from datasets.preprocess import split_bodies
+                x, lengths = split_bodies(x, lengths)
+            s = to_stream(x, self.config.stream, lengths)[:, :, 0]
+            _, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, self.config, generator)
+        finally:
+            self.train(was_training)
+        accuracy = {k for k in self.PRETEXT if k.endswith("/acc")}
+        return {self.PRETEXT[k]: float(v) * (100.0 if k in accuracy else 1.0)
+                for k, v in logs.items() if k in self.PRETEXT}
+
     def configure_pretraining(self):
         """AdamW (no decay on biases / norms / position tables / fuse tokens) + warm-up/poly LR."""
         cfg = self.config

@@ -166,7 +166,7 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
                    cfg: HiTRSConfig, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """All pretext tasks of ``cfg.levels`` on single-body stream sequences ``s`` (B, T, 25, 3).
 
-    Returns the summed loss and detached per-task logs ("mjp/loss", "fov/loss", "fov/acc",
+    Returns the summed loss and detached per-task logs ("mjp/loss", "mjp/err_mm", "fov/loss", "fov/acc",
     "cov/loss", "cov/acc", "ncp/loss", "ncp/acc").
     """
     levels = set(cfg.levels)
@@ -194,7 +194,11 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
     if "F" in levels:
         target = F.pad(s, (0, 0, 0, 0, p, p))[fb, ft]
         pick = F.pad(picked, (0, 0, p, p))[fb, ft]
-        losses["mjp"] = masked_smooth_l1(heads.joint(frame_feats), target, pick, cfg.regression_scale)
+        pred = heads.joint(frame_feats)
+        losses["mjp"] = masked_smooth_l1(pred, target, pick, cfg.regression_scale)
+        # mean Euclidean error of the masked joints in millimetres (stream units are metres)
+        err = (pred.detach().float() - target.float()).norm(dim=-1)
+        logs["mjp/err_mm"] = 1000.0 * (err * pick).sum() / pick.sum().clamp(min=1)
 
     batch = torch.arange(b, device=dev)[:, None]
     offsets = torch.arange(w, device=dev) * d

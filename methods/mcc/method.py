@@ -49,6 +49,7 @@ class MCC(MemoryBankMethod):
     """MCC, reconstructed from the paper's description: ST-GCN + momentum memory bank with
     speed-changed and interpolated positives and a motion-broken hard negative."""
 
+    PRETEXT = {"mcc/acc": "instance_top1"}
 
     def __init__(self, config: MCCConfig):
         super().__init__(config)

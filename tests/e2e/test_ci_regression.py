@@ -1,8 +1,14 @@
 """End to end: the `ci` profile of every method and task, checked against the committed
-baseline (tolerances from the measured seed-to-seed spread), plus bit-for-bit repeatability."""
+baseline (tolerances from the measured seed-to-seed spread), plus bit-for-bit repeatability.
+
+The exact seed-0 comparison with the baseline is a determinism check, not a regression check:
+every legitimate change of the pipeline moves seed 0, so it runs only on request
+(``HITRS_CHECK_DETERMINISM=1 pytest tests/test_ci_regression.py``)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,15 +21,28 @@ from tests.support import CACHE
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "results" / "ci_baseline.json"
+HELD_BACK_SEED = "7"      # not one of the baseline's seeds (0-4)
+REGENERATE = "regenerate it with 'python -m benchmarks.ci_baseline'"
+
+
+def _run(out: Path, *args: str) -> None:
+    code = run.main(["--profile", "ci", "--out", str(out), "--cache-dir", str(CACHE), "--no-progress", *args])
+    assert code == 0
 
 
 @pytest.fixture(scope="module")
 def ci_results(tmp_path_factory):
+    """A healthy ``--method all --task all`` run of the held-back seed."""
     out = tmp_path_factory.mktemp("ci-run")
-    code = run.main(["--method", "all", "--task", "all", "--profile", "ci", "--out", str(out),
-                     "--cache-dir", str(CACHE), "--no-progress"])
-    assert code == 0
+    _run(out, "--method", "all", "--task", "all", "--seeds", HELD_BACK_SEED)
     return out
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    if not BASELINE.exists():
+        pytest.fail(f"{BASELINE} missing: {REGENERATE}")
+    return json.loads(BASELINE.read_text())
 
 
 def test_ci_run_writes_every_record(ci_results):
@@ -39,6 +58,14 @@ def test_ci_run_writes_every_record(ci_results):
         assert r["dataset"].startswith("synthetic")
         assert all(isinstance(v, float) for v in r["metrics"].values())
         assert (r["subset"]["sha256"] if r["stream"] != "3s" else r["subset"] is None) and len(r["config_sha256"]) == 64
+        # every pre-trained record carries its pre-training's pretext metrics, also kept in meta.json
+        if r["pretrain"] is None:
+            assert r.get("pretext") is None
+            continue
+        meta = json.loads((ci_results / "pretrain" / r["pretrain"]["id"] / "meta.json").read_text())
+        assert r["pretext"] == meta["pretext"] and r["pretext"]
+    assert set(next(r for r in recs if r["variant"] == "hitrs")["pretext"]) == {
+        "masked_joint_err_mm", "frame_order_acc", "clip_order_acc", "next_clip_acc"}
     assert (ci_results / "summary.csv").exists()
     assert (ci_results / "report" / "report.html").exists()
 
@@ -54,25 +81,83 @@ def test_ci_tables_have_no_empty_cell(ci_results):
     assert "Zero-velocity †" in table2 and "not from the paper" in table2
 
 
-def test_ci_metrics_within_baseline_tolerance(ci_results):
-    if not BASELINE.exists():
-        pytest.fail(f"{BASELINE} missing: regenerate it with 'python -m benchmarks.ci_baseline --seeds 0,1,2'")
-    markdown, failures = compare(load_records(ci_results), json.loads(BASELINE.read_text()))
+@pytest.mark.parametrize("variant", ["mcc", "crossclr",
+                                     pytest.param("hitrs", marks=pytest.mark.xfail(strict=True, reason=(
+                                         "known gap (issue 13): Hi-TRS's ci downstream models predict a "
+                                         "near-constant class; only its pretext metrics carry signal")))])
+def test_baseline_metrics_carry_signal(baseline, variant):
+    """Chance on 16 classes is 6.25 %: fine-tuned and linear top-1 at 100 % labels, and detection
+    at 100 %, are well above it in the committed baseline."""
+    mean = {(e["variant"], e["task"], e["label_fraction"], e["metric"]): e["mean"] for e in baseline["entries"]}
+    assert set(baseline["seeds"]) >= {0, 1, 2, 3, 4} and int(HELD_BACK_SEED) not in baseline["seeds"]
+    assert mean[(variant, "recognition", 1.0, "top1")] > 2 * 6.25
+    assert mean[(variant, "recognition", 1.0, "linear_top1")] > 2 * 6.25
+    assert mean[(variant, "detection", 1.0, "mAP_a")] > 10.0
+
+
+def test_held_back_seed_passes_the_regression_check(ci_results):
+    markdown, failures = compare(ci_results, BASELINE)
     assert not failures, markdown
 
 
-def test_ci_seed0_exact_on_the_baseline_platform(ci_results):
+# (--set value, narrowed run: method, task, fraction). Pre-training that learns nothing must show
+# in the pretext metrics; a downstream head that learns nothing in its task's metrics.
+BROKEN = [("hitrs.lr=0", "hitrs", "prediction", "0.1"),
+          ("recognition.lr=0", "mcc", "recognition", "1.0"),
+          ("detection.lr=0", "mcc", "detection", "1.0"),
+          ("prediction.lr=0", "mcc", "prediction", "1.0")]
+# Known blind spots, kept visible as strict xfails (they error the day the check sees them): the
+# MoCo methods' ci pre-training is too unstable from seed to seed (instance top-1 on the held-out
+# batch: MCC 34-84 %, CrosSCLR joint 28-78 %) for a frozen encoder (MCC 22 %, CrosSCLR joint 0 %)
+# to stand out at 3 std, and in this budget their downstream metrics do not depend on the
+# pre-training (a frozen random encoder scores as well).
+BLIND = [pytest.param(setting, method, "prediction", "0.1", id=setting,
+                      marks=pytest.mark.xfail(strict=True, reason="known blind spot of the ci check (issue 13)"))
+         for setting, method in (("mcc.lr=0", "mcc"), ("crossclr.lr=0", "crossclr"))]
+
+
+@pytest.mark.parametrize("setting, method, task, fraction",
+                         [pytest.param(*b, id=b[0]) for b in BROKEN] + BLIND)
+def test_broken_learning_is_flagged(ci_results, tmp_path, setting, method, task, fraction):
+    scope = setting.split(".")[0]
+    out = tmp_path / "broken"
+    if scope == task:  # a downstream head: reuse the healthy run's pre-trainings
+        shutil.copytree(ci_results / "pretrain", out / "pretrain")
+    _run(out, "--method", method, "--task", task, "--fractions", fraction, "--seeds", HELD_BACK_SEED,
+         "--set", setting, "--no-report")
+    broken = load_records(out)
+    # the healthy run stands in for everything the narrowed run did not redo
+    replaced = (lambda r: r["method"] == method) if scope == method else (lambda r: (r["method"], r["task"]) == (method, task))
+    healthy = [r for r in load_records(ci_results) if not replaced(r)]
+    markdown, failures = compare(healthy + broken, BASELINE)
+    flagged = [f for f in failures if not f["reason"].startswith("missing")]
+    assert flagged, f"--set {setting} was not flagged:\n{markdown}"
+    assert {f["variant"] for f in flagged} == {method}, markdown
+    if scope == method:
+        assert any(f["task"] == "pretext" for f in flagged), markdown
+    else:
+        assert any(f["task"] == task for f in flagged), markdown
+
+
+@pytest.mark.skipif(os.environ.get("HITRS_CHECK_DETERMINISM") != "1",
+                    reason="opt-in determinism check: set HITRS_CHECK_DETERMINISM=1 (seed 0 moves with every "
+                           "legitimate pipeline change; the regression check is the tolerance test)")
+def test_ci_seed0_exact_on_the_baseline_platform(tmp_path, baseline):
     import platform
 
-    base = json.loads(BASELINE.read_text())
-    if (base.get("torch"), base.get("platform")) != (torch.__version__, platform.machine()):
-        pytest.skip(f"baseline made with torch {base.get('torch')} on {base.get('platform')}; here torch "
+    if (baseline.get("torch"), baseline.get("platform")) != (torch.__version__, platform.machine()):
+        pytest.skip(f"baseline made with torch {baseline.get('torch')} on {baseline.get('platform')}; here torch "
                     f"{torch.__version__} on {platform.machine()}: only the seed-spread tolerance applies")
-    got = {(r["variant"], r["stream"], r.get("levels"), r["task"], r["label_fraction"], m): v
-           for r in load_records(ci_results) for m, v in r["metrics"].items()}
+    _run(tmp_path, "--method", "all", "--task", "all", "--seeds", "0", "--no-report")
+    got = {}
+    for r in load_records(tmp_path):
+        for m, v in r["metrics"].items():
+            got[(r["variant"], r["stream"], r.get("levels"), r["task"], r["label_fraction"], m)] = v
+        for m, v in (r.get("pretext") or {}).items():
+            got[(r["variant"], r["stream"], r.get("levels"), "pretext", None, m)] = v
     moved = [(e["variant"], e["task"], e["label_fraction"], e["metric"], e["per_seed"]["0"],
               got.get((e["variant"], e["stream"], e.get("levels"), e["task"], e["label_fraction"], e["metric"])))
-             for e in base["entries"]]
+             for e in baseline["entries"] if "0" in e["per_seed"]]
     moved = [m for m in moved if m[5] is None or abs(m[5] - m[4]) > 1e-6 * max(1.0, abs(m[4]))]
     assert not moved, f"seed-0 metrics differ from results/ci_baseline.json: {moved[:10]}"
 

@@ -29,7 +29,7 @@ def test_registry_and_paper_config():
 
 
 def test_lr_drops_at_the_configured_fraction():
-    model = methods.create("crossclr", "ci", **{"loop.steps": 12})
+    model = methods.create("crossclr", "ci", **{"loop.steps": 12, "lr": 0.1})
     lrs = lr_trace(model, 12)
     assert lrs[:10] == [0.1] * 10 and lrs[10:] == pytest.approx([0.01, 0.01])  # round(12 * 250/300) = 10
 

@@ -71,3 +71,32 @@ def test_from_paths_and_bad_baseline(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json"):
         compare([], tmp_path / "bad.json")
+
+
+def test_one_sided_entries_fail_only_on_a_loss_of_quality(tmp_path):
+    res = _records(tmp_path)  # now: hitrs mAP_a 31.0, mcc mpjpe 101.0
+    worse = _baseline(e0={"mean": 35.0, "direction": "higher"}, e1={"mean": 95.0, "direction": "lower"})
+    _, failures = compare(res.records, worse)
+    assert [(f["metric"], f["reason"]) for f in failures] == [
+        ("mAP_a", "dropped by 4 > tolerance 1"), ("mpjpe", "rose by 6 > tolerance 2 (lower is better)")]
+    better = _baseline(e0={"mean": 25.0, "direction": "higher"}, e1={"mean": 110.0, "direction": "lower"})
+    assert compare(res.records, better)[1] == []
+    assert len(compare(res.records, _baseline(e0={"mean": 25.0, "direction": "both"}))[1]) == 1
+
+
+def test_pretext_entries_read_the_records_pretext(tmp_path):
+    res = _records(tmp_path)
+    for i, r in enumerate(res.records):
+        r["pretext"] = {"masked_joint_err_mm": 500.0 + 10 * r["seed"]} if r["variant"] == "hitrs" else None
+    entry = {"variant": "hitrs", "stream": "joint", "levels": "F+C+V", "task": "pretext", "label_fraction": None,
+             "metric": "masked_joint_err_mm", "mean": 505.0, "std": 5.0, "tolerance": 20.0, "direction": "lower"}
+    md, failures = compare(res.records, {"profile": "ci", "entries": [entry]})
+    assert failures == [] and "| hitrs | pretext | — | masked_joint_err_mm | 505.00" in md
+    for r in res.records:
+        if r["variant"] == "hitrs":
+            r["pretext"] = {"masked_joint_err_mm": 3500.0}
+    _, failures = compare(res.records, {"profile": "ci", "entries": [entry]})
+    assert [(f["variant"], f["task"], f["metric"], f["levels"]) for f in failures] == [
+        ("hitrs", "pretext", "masked_joint_err_mm", "F+C+V")]
+    _, failures = compare([r for r in res.records if r["variant"] != "hitrs"], {"profile": "ci", "entries": [entry]})
+    assert failures[0]["reason"].startswith("missing")
