@@ -217,18 +217,17 @@ class Runner:
         if self.opts.smoke:
             config["smoke"] = to_dict(smoke.SMOKE)
         artifacts = records.write_artifacts(self.opts.out, run_id, out.artifacts)
-        record = {"run_id": run_id, "method": job.method, "variant": variant, "stream": stream,
-                  "levels": job.levels, "task": run.task, "dataset": cache.dataset,
-                  "split": getattr(self.run_cfg, run.task).split, "label_fraction": run.fraction, "seed": job.seed,
-                  "profile": self.profile, "precision": self.precision(job.method), "smoke": self.opts.smoke,
-                  "metrics": out.metrics, "config": config,
-                  "config_sha256": config_hash(config),
-                  **meta, **({"plugins": self.opts.plugins} if self.opts.plugins else {}),
-                  "provenance": records.provenance(self.device, self.dist.world, started,
-                                                   time.perf_counter() - t0, out.samples_per_s),
-                  "artifacts": artifacts}
+        record = records.Record(
+            run_id=run_id, method=job.method, variant=variant, stream=stream, levels=job.levels, task=run.task,
+            dataset=cache.dataset, split=getattr(self.run_cfg, run.task).split, label_fraction=run.fraction,
+            seed=job.seed, profile=self.profile, precision=self.precision(job.method), smoke=self.opts.smoke,
+            metrics=out.metrics, config=config, config_sha256=config_hash(config), **meta,
+            plugins=self.opts.plugins or None,
+            provenance=records.provenance(self.device, self.dist.world, started, time.perf_counter() - t0,
+                                          out.samples_per_s),
+            artifacts=artifacts)
         records.write_record(self.opts.out, record)
-        self.written.append(record)
+        self.written.append(record.to_json())
         shown = ", ".join(f"{k} {v:.2f}" for k, v in out.metrics.items() if v is not None)
         self.log(f"[run] {'SMOKE ' if self.opts.smoke else ''}{variant} {run.task} {run.fraction:g} seed {job.seed}: "
                  f"{shown}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -36,6 +37,56 @@ def is_smoke(record: dict[str, Any]) -> bool:
 
 def is_smoke_profile(profile: Any) -> bool:
     return str(profile or "").endswith(SMOKE_SUFFIX)
+
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Record:
+    """One run's result as written to ``records/<run_id>.json`` (every field: docs/records.md).
+
+    The runner builds one per run and :func:`load` reads the files back, so the schema lives
+    in one place; ``problem`` states what a file needs to be usable."""
+
+    run_id: str
+    method: str
+    variant: str
+    stream: str
+    levels: str | None
+    task: str
+    dataset: str
+    split: str
+    label_fraction: float
+    seed: int
+    profile: str
+    precision: str
+    smoke: bool
+    metrics: dict[str, float | None]
+    config: dict[str, Any]
+    config_sha256: str
+    subset: dict[str, Any] | None
+    pretrain: dict[str, Any] | None
+    protocol: dict[str, Any]
+    provenance: dict[str, Any]
+    artifacts: dict[str, str]
+    pretext: dict[str, float] | None = None
+    streams: list[str] | None = None          # "-3s" records: the stream models combined
+    plugins: list[dict[str, Any]] | None = None   # methods imported with --plugin
+    record_version: int = RECORD_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object; optional fields that do not apply are left out, non-finite metrics
+        become null."""
+        out = {"record_version": self.record_version}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("streams", "plugins") and not value:
+                continue
+            out[f.name] = value
+        out["metrics"] = {k: (float(v) if v is not None and math.isfinite(float(v)) else None)
+                          for k, v in self.metrics.items()}
+        return out
 
 
 @dataclass

@@ -21,10 +21,9 @@ from plumbing.files import atomic_write_bytes, atomic_write_json, check_name, pa
 
 # the one reader of record files (and summary.csv built from it) lives on the reports side and
 # imports nothing of benchmarks; re-exported here under the runner's names
-from reports.records import load
+from reports.records import Record, load
 from reports.summary import SUMMARY_KEYS, summary_frame, write_summary  # noqa: F401
 
-RECORD_VERSION = 1
 
 
 def now_iso() -> str:
@@ -61,10 +60,6 @@ def provenance(device: torch.device, world: int, started_at: str, wall_time_s: f
             "python": platform.python_version(), "started_at": started_at, "finished_at": now_iso()}
 
 
-def _jsonable(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in metrics.items()}
-
-
 def write_artifacts(results: Path, run_id: str, artifacts: dict[str, Any]) -> dict[str, str]:
     """Write a task's artifacts under ``artifacts/<run_id>/``; returns relative paths."""
     from ..metrics import write_proposals
@@ -86,11 +81,8 @@ def write_artifacts(results: Path, run_id: str, artifacts: dict[str, Any]) -> di
     return written
 
 
-def write_record(results: Path, record: dict[str, Any]) -> Path:
-    record = {"record_version": RECORD_VERSION, **record, "metrics": _jsonable(record["metrics"])}
-    path = results / "records" / f"{record['run_id']}.json"
-    atomic_write_json(path, record)
-    return path
+def write_record(results: Path, record: Record) -> Path:
+    return atomic_write_json(results / "records" / f"{check_name(record.run_id, 'run id')}.json", record.to_json())
 
 
 def load_records(results: Path) -> list[dict[str, Any]]:
