@@ -6,11 +6,12 @@ pre-training (task ``pretext``), with the seed-to-seed spread.
     python -m benchmarks.ci_baseline --from results/      # from the records of an existing run instead
 
 Tolerance rule (one-sided where the metric allows it, see ``direction``): ``tolerance =
-max(K_STD x std over seeds, FLOOR, REL x |mean|)``. K_STD = 3 is a compromise measured on this
+max(K_STD x std over seeds, FLOOR, rel x |mean|)`` with rel = REL_HIGHER for accuracies / mAP
+and REL for errors (mm). K_STD = 3 is a compromise measured on this
 profile: 4 let ``--set recognition.lr=0`` pass (MCC top-1 3.7 % against 23.9 +- 5.9 %), while
 one new seed is compared with a 5-seed mean whose std is itself uncertain. The floors keep
 metrics that never vary between seeds (e.g. a chance-level order accuracy on the fixed
-held-out batch) from failing on a single flip. ``tests/test_ci_regression.py`` shows which
+held-out batch) from failing on a single flip. ``tests/e2e/test_ci_regression.py`` shows which
 broken-learning runs the rule flags and that a held-back seed passes.
 Each entry also keeps every seed's value: the opt-in determinism check compares seed 0 exactly.
 """
@@ -32,6 +33,11 @@ from .runner.records import load_records
 K_STD = 3.0
 FLOOR = 3.0                 # percent for accuracies / mAP, millimetres for errors
 REL = 0.05                  # of the baseline mean
+# Accuracies and mAP (higher is better) fail only when they lose more than 70 % of their mean (or
+# 3 std, or 3 points): the check is for broken learning, a collapse to ~0 or chance. At 5 % a
+# healthy held-back seed (7) failed 11 of 370 metrics (CrosSCLR detection varies most); the four
+# broken heads / Hi-TRS pre-training that the check can see are flagged at 70 % as at 5 %.
+REL_HIGHER = 0.7
 LOWER_IS_BETTER = ("masked_joint_err",)
 # Two-sided: the ci forecaster does not beat zero velocity within its budget (seed 0, MCC:
 # 101 mm trained vs 89 mm for zero velocity), and an untrained decoder predicts exactly zero
@@ -47,8 +53,9 @@ def direction(metric: str) -> str:
     return "lower" if metric.startswith(LOWER_IS_BETTER) else "higher"
 
 
-def tolerance(mean: float, std: float) -> float:
-    return round(max(K_STD * std, FLOOR, REL * abs(mean)), 4)
+def tolerance(mean: float, std: float, direction_: str = "both") -> float:
+    rel = REL_HIGHER if direction_ == "higher" else REL
+    return round(max(K_STD * std, FLOOR, rel * abs(mean)), 4)
 
 
 def _values(r: dict):
@@ -78,14 +85,14 @@ def baseline_from_records(recs: list[dict], seeds: list[int]) -> dict:
         std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
         entry = {"variant": variant, "stream": stream, "task": task, "label_fraction": fraction, "metric": metric,
                  "direction": direction(metric), "mean": mean, "std": std, "n_seeds": len(values),
-                 "tolerance": tolerance(mean, std), "per_seed": {str(k): v for k, v in sorted(by_seed.items())}}
+                 "tolerance": tolerance(mean, std, direction(metric)), "per_seed": {str(k): v for k, v in sorted(by_seed.items())}}
         if levels is not None:
             entry["levels"] = levels
         entries.append(entry)
     return {"profile": "ci", "datasets": sorted(datasets_seen), "seeds": seeds,
             "torch": torch.__version__, "platform": platform.machine(),
             "rule": f"one-sided except MPJPE (see benchmarks/ci_baseline.py): tolerance = max({K_STD:g} x std over seeds, "
-                    f"{FLOOR:g} points or mm, {REL:g} x |mean|)",
+                    f"{FLOOR:g} points or mm, {REL_HIGHER:g} x |mean| for accuracies / mAP, {REL:g} x |mean| for errors)",
             "entries": entries}
 
 

@@ -71,7 +71,7 @@ def test_records_state_the_protocol(plugin_run):
     _, out, _, _ = plugin_run
     by = {(r["task"], r["label_fraction"]): r for r in load_records(out) if r["variant"] == "framepose"}
     rec = by[("recognition", 1.0)]["protocol"]
-    assert rec["input_frames"] == {"max": 120, "resampled_to": None} and rec["eval_batch_size"] == 32
+    assert rec["input_frames"] == {"max": 64, "resampled_to": None} and rec["eval_batch_size"] == 32
     assert rec["world_size"] == 1 and rec["pretrained"] is True
     assert rec["encoder"]["top1"] == "fine-tuned"
     assert rec["encoder"]["linear_top1"] == rec["encoder"]["knn_top1"] == "frozen"
