@@ -214,3 +214,12 @@ def report_prepared(dataset: str, out: Path, meta: dict, bad: list, log) -> None
             log(f"  {why}")
         if len(bad) > 10:
             log(f"  ... and {len(bad) - 10} more")
+
+
+def is_up_to_date(out, fingerprint: str) -> bool:
+    """``out`` is a readable cache prepared from inputs with this ``fingerprint`` (a re-run of
+    prepare is then a no-op)."""
+    try:
+        return SkeletonCache(out).meta.get("fingerprint") == fingerprint
+    except (OSError, ValueError, KeyError):
+        return False

@@ -32,7 +32,7 @@ from plumbing.files import AtomicFile, atomic_write_text, check_writable_folder
 
 from . import meta as M
 from ._malloc import tune_malloc
-from .cache import FORMAT_VERSION, FRAME_SHAPE, SkeletonCache, checksums, report_prepared, save_npy_atomic
+from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic
 from .classes import CLASS_NAMES
 from .errors import SkeletonFormatError
 from .readers.ntu import parse_ntu_skeleton
@@ -236,13 +236,9 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
         top = {"ntu60": M.NTU60_MAX_ACTION, "ntu120": M.NTU120_MAX_ACTION}.get(dataset)
         num_classes = top or _synthetic_num_classes(int(inputs["fields"]["action"].max()) if len(inputs["files"]) else 0)
     fingerprint = _fingerprint(dataset, raw, inputs, num_classes)
-    if not force:
-        try:
-            if SkeletonCache(out).meta.get("fingerprint") == fingerprint:
-                log(f"{dataset}: cache {out} is up to date (same inputs); nothing to do")
-                return out
-        except (OSError, ValueError, KeyError):
-            pass
+    if not force and is_up_to_date(out, fingerprint):
+        log(f"{dataset}: cache {out} is up to date (same inputs); nothing to do")
+        return out
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)  # from here on the folder is not a cache
 

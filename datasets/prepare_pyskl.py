@@ -17,7 +17,7 @@ import pandas as pd
 from plumbing.files import AtomicFile, atomic_write_text
 
 from . import meta as M
-from .cache import FORMAT_VERSION, FRAME_SHAPE, SkeletonCache, checksums, report_prepared, save_npy_atomic
+from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic
 from .classes import CLASS_NAMES
 from .readers.pyskl import read_pyskl
 
@@ -81,13 +81,9 @@ def prepare_pyskl(dataset: str, pkl: Path, out: Path, *, missing: Path | None, f
 
     skip = M.read_missing_list(missing) if missing else set()
     fingerprint = _fingerprint(dataset, pkl, missing)
-    if not force:
-        try:
-            if SkeletonCache(out).meta.get("fingerprint") == fingerprint:
-                log(f"{dataset}: cache {out} is up to date (same pickle); nothing to do")
-                return out
-        except (OSError, ValueError, KeyError):
-            pass
+    if not force and is_up_to_date(out, fingerprint):
+        log(f"{dataset}: cache {out} is up to date (same pickle); nothing to do")
+        return out
     samples = read_pyskl(pkl)  # every structural check before anything is written
     rows, fields, bad, listed, outside = _select(dataset, pkl, samples, skip)
     out.mkdir(parents=True, exist_ok=True)
