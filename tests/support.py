@@ -36,6 +36,18 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def spawn_ranks(worker, world: int, out: Path) -> list[dict]:
+    """Run ``worker(rank, port, out_dir)`` in ``world`` gloo processes; each saves
+    ``out/rank<r>.pt``, returned in rank order (skips where torch.distributed is absent)."""
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available in this torch build")
+    mp.spawn(worker, args=(free_port(), str(out)), nprocs=world, join=True)
+    return [torch.load(out / f"rank{r}.pt") for r in range(world)]
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now (for torchrun's rendezvous in end-to-end tests)."""
     with socket.socket() as sock:

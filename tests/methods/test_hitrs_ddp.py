@@ -5,11 +5,10 @@ gradients then equal one process holding the whole batch."""
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from methods.hitrs.pretext import info_nce
 from methods.moco import gather_with_local_grad
-from tests.support import free_port
+from tests.support import spawn_ranks
 
 WORLD, BATCH, DIM, T = 2, 8, 5, 0.1
 
@@ -43,11 +42,7 @@ def _worker(rank, port, out_dir):
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available in this torch build")
-    out = tmp_path_factory.mktemp("hitrs_ddp")
-    mp.spawn(_worker, args=(free_port(), str(out)), nprocs=WORLD, join=True)
-    return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+    return spawn_ranks(_worker, WORLD, tmp_path_factory.mktemp("hitrs_ddp"))
 
 
 def test_gathered_negatives_equal_one_process_with_the_global_batch(ranks):

@@ -3,12 +3,11 @@
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 import methods
 from methods.moco import MomentumPair, info_nce, shuffled_forward
-from tests.support import free_port
+from tests.support import spawn_ranks
 
 WORLD, BATCH, STEPS, K = 2, 4, 5, 24
 
@@ -93,11 +92,7 @@ def _worker(rank, port, out_dir):
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     """Both ranks' saved state after the run (one spawn for the tests below)."""
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available in this torch build")
-    out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(free_port(), str(out)), nprocs=WORLD, join=True)
-    return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+    return spawn_ranks(_worker, WORLD, tmp_path_factory.mktemp("ddp"))
 
 
 def test_ddp_ranks_hold_identical_queues(ddp_run):
