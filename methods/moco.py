@@ -97,7 +97,10 @@ class KeyQueue(nn.Module):
                 "(micro-batch size x world size): choose the queue size and loop.batch_size so that "
                 "K % (batch x world) == 0 (the pre-training engine drops incomplete batches)")
         p = int(self.ptr)
-        self.keys[p:p + n] = keys.to(self.keys.dtype)
+        # out of place: a compiled graph may save the old buffer itself for its backward pass
+        # (AOTAutograd recomputes the clone in contrastive_logits), so writing into it would break
+        # that backward; a fresh tensor each step costs K x dim floats
+        self.keys = torch.cat([self.keys[:p], keys.to(self.keys.dtype), self.keys[p + n:]])
         self.ptr.fill_((p + n) % self.size)
         return keys
 

@@ -103,6 +103,37 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
     host_start = hardware.host_info()
     rows, skipped, configs = [], [], {}
     started = time.perf_counter()
+    sample_lengths = lengths.sample_lengths(4096, args.seed)
+
+    def snapshot(complete: bool) -> dict:
+        """The result so far; written after every row, so a run stopped by a time limit keeps
+        what it measured (``complete`` says whether every planned row was tried)."""
+        result = {
+            "schema": report.SCHEMA,
+            "device": info.name, "device_slug": info.slug, "device_type": info.device.type,
+            "torch": torch.__version__, "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if cuda else None,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(["python -m benchmarks.perf", *getattr(args, "argv", [])]),
+            "precision": chosen, "complete": complete,
+            "config": {"profile": profile, "precision": chosen, "methods": names, "phases": phases, "patterns": patterns,
+                       "steps": steps, "warmup": warmup, "flop_steps": args.flop_steps, "batch": args.batch,
+                       "compile": args.compile, "compile_mode": args.compile_mode if args.compile else None,
+                       "threads": torch.get_num_threads(), "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                       "tf32_cudnn": torch.backends.cudnn.allow_tf32, "seed": args.seed, "overrides": overrides,
+                       "peak_flops": info.peak_flops, "peak_flops_source": info.peak_source, "workloads": configs},
+            "host": {**host_start, "load_average_end": hardware.host_info()["load_average_1_5_15"]},
+            "length_distribution": lengths.describe(sample_lengths),
+            "rows": rows, "speedups": report.speedups(rows), "skipped": skipped,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "file_name": report.file_name(info.slug, profile, names, available, patterns, args.compile, args.batch,
+                                          args.precision),
+        }
+        if not cuda:
+            result["note"] = ("CPU measurement: no MFU; GPU figures (and the GPU-hour estimate) need "
+                              "'python -m benchmarks.perf --device cuda' on a GPU")
+        return result
+
     for name in names:
         for phase in phases:
             try:
@@ -134,35 +165,13 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
                 if flop_note:
                     row["flops_note"] = flop_note
                 rows.append(row)
+                report.write(snapshot(complete=False), args.out)
                 print(f"[perf] {name:9s} {phase:10s} {pattern_name:9s} {row['samples_per_s']:10.1f} samples/s",
                       file=sys.stderr, flush=True)
             del wl
             if cuda:
                 torch.cuda.empty_cache()
-    sample_lengths = lengths.sample_lengths(4096, args.seed)
-    result = {
-        "schema": report.SCHEMA,
-        "device": info.name, "device_slug": info.slug, "device_type": info.device.type,
-        "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m benchmarks.perf", *getattr(args, "argv", [])]),
-        "precision": chosen,
-        "config": {"profile": profile, "precision": chosen, "methods": names, "phases": phases, "patterns": patterns, "steps": steps,
-                   "warmup": warmup, "flop_steps": args.flop_steps, "batch": args.batch, "compile": args.compile,
-                   "compile_mode": args.compile_mode if args.compile else None, "threads": torch.get_num_threads(),
-                   "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-                   "seed": args.seed, "overrides": overrides, "peak_flops": info.peak_flops,
-                   "peak_flops_source": info.peak_source, "workloads": configs},
-        "host": {**host_start, "load_average_end": hardware.host_info()["load_average_1_5_15"]},
-        "length_distribution": lengths.describe(sample_lengths),
-        "rows": rows, "speedups": report.speedups(rows), "skipped": skipped,
-        "wall_s": round(time.perf_counter() - started, 1),
-        "file_name": report.file_name(info.slug, profile, names, available, patterns, args.compile, args.batch,
-                                      args.precision),
-    }
-    if not cuda:
-        result["note"] = ("CPU measurement: no MFU; GPU figures (and the GPU-hour estimate) need "
-                          "'python -m benchmarks.perf --device cuda' on a GPU")
+    result = snapshot(complete=True)
     return result, report.write(result, args.out)
 
 

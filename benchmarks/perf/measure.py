@@ -178,7 +178,7 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
     if pattern.data_parallel:
         forward = nn.DataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
     if pattern.compile:
-        forward = torch.compile(forward, mode=pattern.compile_mode)
+        forward = torch.compile(forward, mode=pattern.compile_mode, dynamic=True)  # as the engine: bucket lengths vary
     order = "bucketed" if pattern.bucketed else "random"
     memory = PeakMemory(device)
     warm = _Stats()
