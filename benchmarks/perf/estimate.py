@@ -8,7 +8,8 @@ machine (``calibrate``: three timed optimizer steps, after two warm-up steps, of
 GPU-hour estimate of the full Tables 1-3 reproduction, from MEASURED throughput: the work is counted in samples processed (pre-training steps x effective batch, downstream
 epochs x training-set size); the time per sample comes from the perf JSON files under
 ``benchmarks/perf/results/`` (written by ``python -m benchmarks.perf``) measured on the named
-device. Only CUDA files at the ``paper`` profile count, and only their ``ours`` rows. Each work
+device. Only CUDA files at the ``paper`` profile count, and only their ``ours`` rows in each
+method's default CUDA precision. Each work
 item uses the measurement of its own phase (pretrain / detection / prediction); where a file
 has no such row the recognition ``finetune`` row stands in and the line says so. Nothing is
 guessed: a method without a measurement on a CUDA device is reported as missing.
@@ -21,6 +22,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+from ..engine.precision import resolve as default_precision
 from .lengths import (NTU60_PRED_TEST, NTU60_PRED_TRAIN, NTU60_XSUB_TEST, NTU60_XSUB_TRAIN,  # noqa: F401
                       NTU60_XSUB_TRAIN_BODIES, PKU_XSUB_TEST_FRAMES, PKU_XSUB_TRAIN_FRAMES)
 
@@ -132,7 +134,9 @@ def _read(path: Path) -> dict:
 
 
 def load_measurements(results: Path = RESULTS) -> dict[tuple[str, str], dict]:
-    """(method, phase) -> the fastest ``ours`` measurement on a CUDA device at the paper profile."""
+    """(method, phase) -> the fastest ``ours`` measurement on a CUDA device at the paper profile,
+    in the precision a run uses by default (a faster tf32 / bf16 row of a method that runs fp32
+    does not make its estimate)."""
     best: dict[tuple[str, str], dict] = {}
     for path in sorted(Path(results).glob("*.json")):
         data = _read(path)
@@ -142,6 +146,9 @@ def load_measurements(results: Path = RESULTS) -> dict[tuple[str, str], dict]:
             continue
         for row in data.get("rows", []):
             if row.get("pattern") != "ours" or not row.get("samples_per_s"):
+                continue
+            used = (row.get("pattern_settings") or {}).get("precision")
+            if used != default_precision(None, "cuda", row["method"]):
                 continue
             key = (row["method"], row["phase"])
             if key not in best or row["samples_per_s"] > best[key]["samples_per_s"]:

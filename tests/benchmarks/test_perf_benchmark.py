@@ -72,6 +72,9 @@ def test_estimator_reads_the_files_perf_writes(ci_result, tmp_path):
     rows, total, missing = estimate.estimate(tmp_path)
     assert total == 0 and "hitrs/pretrain" in missing
     gpu = {**data, "device": "NVIDIA H100 80GB HBM3", "config": {**data["config"], "profile": "paper"}}
+    (tmp_path / "gpu.json").write_text(json.dumps(gpu))        # fp32 rows: not Hi-TRS's CUDA default (bf16)
+    assert "hitrs/pretrain" in estimate.estimate(tmp_path)[2]
+    gpu["rows"] = [{**r, "pattern_settings": {**r["pattern_settings"], "precision": "bf16"}} for r in data["rows"]]
     (tmp_path / "gpu.json").write_text(json.dumps(gpu))
     rows, total, missing = estimate.estimate(tmp_path)
     pre = [(w, h, src) for w, h, src in rows if w.method == "hitrs" and w.phase == "pretrain"]
@@ -193,3 +196,35 @@ def test_prefetch_passes_errors_to_the_consumer():
             next(fetch)
     finally:
         fetch.close()
+
+
+def test_cuda_runs_keep_attention_off_cudnn():
+    """configure() is what every run and perf measurement calls: on CUDA it turns the cuDNN SDPA
+    backend off (it re-plans every new shape; measured 2.5x slower Hi-TRS pre-training)."""
+    from benchmarks.engine import precision as numerics
+
+    if not hasattr(torch.backends.cuda, "enable_cudnn_sdp"):
+        pytest.skip(f"torch {torch.__version__} has no cuDNN SDPA switch")
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        numerics.configure("bf16", "cpu")
+        assert torch.backends.cuda.cudnn_sdp_enabled()          # CPU runs leave the CUDA flags alone
+        numerics.configure("bf16", "cuda")                       # sets flags only; needs no GPU
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+def test_profile_lists_the_operators_of_a_workload(capsys):
+    from benchmarks.perf import profile as perf_profile
+
+    threads = torch.get_num_threads()
+    try:
+        assert perf_profile.main(["--method", "mcc", "--phase", "detection", "--device", "cpu",
+                                  "--warmup", "1", "--steps", "1", "--rows", "5"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "mcc/detection ours fp32" in out and "aten::" in out and "Self CPU" in out
