@@ -136,7 +136,7 @@ class Runner:
                 (folder / name).unlink(missing_ok=True)
         distributed.barrier(self.dist)
         torch.manual_seed(job.seed)
-        method = methods.create(job.method, config=job.config)
+        method = methods.create(job.method, config=job.config)   # = initial_method(job)
         cache = data.ntu
         rows = cache.indices(self.run_cfg.pretrain_split, "train")
         train = sequence_set(cache, rows, job.config.loop.max_frames, split_bodies=type(method).split_bodies_for_pretraining)
@@ -148,14 +148,23 @@ class Runner:
             atomic_write_json(folder / "config.json", {"method": job.method, "config": to_dict(job.config)})
         return result.folder
 
+    @staticmethod
+    def initial_method(job: plan.Job):
+        """The method as its pre-training started (the weights ``_pretrained`` draws), without
+        touching the global RNG of the run."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(job.seed)
+            return methods.create(job.method, config=job.config)
+
     def pretext(self, job: plan.Job, data: plan.Data, folder: Path) -> dict[str, float]:
         """Pretext metrics of a pre-training, evaluated once and kept in its meta.json."""
         meta_path = folder / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        if "pretext" not in meta:
+        if "weight_change" not in meta.get("pretext", {}):
             method = methods.create(job.method, config=job.config)
             load_pretrained(method, folder / "encoder.pt")
-            meta["pretext"] = pretext.evaluate(method, data.ntu, self.run_cfg.pretrain_split, self.device)
+            meta["pretext"] = pretext.evaluate(method, data.ntu, self.run_cfg.pretrain_split, self.device,
+                                               initial=self.initial_method(job))
             if self.dist.main:
                 atomic_write_json(meta_path, meta)
         return meta["pretext"]

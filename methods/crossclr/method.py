@@ -19,7 +19,8 @@ from datasets.preprocess import CENTER_JOINT, frame50, y_rotate_shoulders
 from datasets.streams import to_stream
 
 from .. import register
-from ..moco import MemoryBankMethod, MomentumPair, frozen_copy, info_nce, method_generator, top1_accuracy
+from ..moco import (MemoryBankMethod, MomentumPair, embedding_spread, frozen_copy, info_nce, method_generator,
+                    top1_accuracy)
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import STREAMS, CrosSCLRConfig, make_config
 from .mining import cross_view_losses
@@ -61,7 +62,8 @@ class CrosSCLR(MemoryBankMethod):
     """CrosSCLR (Li et al., CVPR 2021), paper behaviour; ``faithful_bugs`` for the reference's."""
 
     input_frames = 50             # frame50: every sequence resampled to 50 frames
-    PRETEXT = {f"{s}/acc": f"instance_top1_{s}" for s in STREAMS}
+    PRETEXT = {**{f"{s}/acc": f"instance_top1_{s}" for s in STREAMS},
+               **{f"{s}/spread": f"embedding_spread_{s}" for s in STREAMS}}
     pretrains_all_streams = True
     table_streams = STREAMS       # CrosSCLR-3S (and CrosSCLR on joints alone)
 
@@ -114,6 +116,7 @@ class CrosSCLR(MemoryBankMethod):
         total = sum(losses.values())
         logs = {f"{s}/loss": float(losses[s].detach()) for s in STREAMS}
         logs.update({f"{s}/acc": top1_accuracy(logits[s].detach()) for s in STREAMS})
+        logs.update({f"{s}/spread": embedding_spread(q[s]) for s in STREAMS})
         logs["cross_view"] = float(self.cross_view)
         return total, logs
 

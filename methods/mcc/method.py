@@ -22,7 +22,8 @@ from datasets.augment import shear
 from datasets.streams import to_stream
 
 from .. import register
-from ..moco import MemoryBankMethod, MomentumPair, contrastive_logits, method_generator, multi_positive_nce
+from ..moco import (MemoryBankMethod, MomentumPair, contrastive_logits, embedding_spread, method_generator,
+                    multi_positive_nce)
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import MCCConfig, make_config
 from .views import broken_grid, centre, crop_grid, full_grid, jitter_grid, read_frames, speed_grid
@@ -49,7 +50,7 @@ class MCC(MemoryBankMethod):
     """MCC, reconstructed from the paper's description: ST-GCN + momentum memory bank with
     speed-changed and interpolated positives and a motion-broken hard negative."""
 
-    PRETEXT = {"mcc/acc": "instance_top1"}
+    PRETEXT = {"mcc/acc": "instance_top1", "mcc/spread": "embedding_spread"}
 
     def __init__(self, config: MCCConfig):
         super().__init__(config)
@@ -94,7 +95,8 @@ class MCC(MemoryBankMethod):
         self.pair.queue.enqueue(k["key"])
         with torch.no_grad():
             top_is_positive = mask.gather(1, logits.argmax(dim=1, keepdim=True)).float().mean()
-            logs = {"mcc/loss": float(loss.detach()), "mcc/acc": float(top_is_positive) * 100.0}
+            logs = {"mcc/loss": float(loss.detach()), "mcc/acc": float(top_is_positive) * 100.0,
+                    "mcc/spread": embedding_spread(q)}
             logs.update({f"mcc/{n}_sim": float(logits[:, i].mean()) * self.config.temperature
                          for i, n in enumerate(names)})
         return loss, logs

@@ -14,8 +14,8 @@ from tests.support import CACHE
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {"hitrs": {"masked_joint_err_mm", "frame_order_acc", "clip_order_acc", "next_clip_acc"},
-            "mcc": {"instance_top1"},
-            "crossclr": {"instance_top1_joint", "instance_top1_motion", "instance_top1_bone"}}
+            "mcc": {"instance_top1", "embedding_spread"},
+            "crossclr": {f"{m}_{s}" for m in ("instance_top1", "embedding_spread") for s in ("joint", "motion", "bone")}}
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +50,36 @@ def test_pretext_metrics_are_deterministic_and_leave_the_model_alone(ntu, name, 
 def test_random_init_hitrs_has_no_pretext(ntu):
     method = methods.create("hitrs", config=methods.make_config("hitrs", "ci", levels="-"))
     assert pretext.evaluate(method, ntu, "xsub", torch.device("cpu")) == {}
+
+
+def test_weight_change_is_zero_for_an_untouched_encoder_and_grows_with_the_step():
+    torch.manual_seed(0)
+    initial = methods.create("mcc", "ci")
+    trained = methods.create("mcc", "ci")
+    trained.load_state_dict(initial.state_dict())
+    assert pretext.weight_change(trained, initial) == 0.0
+    with torch.no_grad():
+        params = [p for p in trained.parameters() if p.requires_grad]
+        norm = sum(float(p.pow(2).sum()) for p in params) ** 0.5
+        for p in params:
+            p.mul_(1.01)                                  # every trained weight moves by 1 %
+    assert pretext.weight_change(trained, initial) == pytest.approx(1.0, rel=1e-6)
+    frozen = [p for p in trained.parameters() if not p.requires_grad]
+    assert frozen and norm > 0                           # momentum key encoders are left out
+
+
+def test_weight_change_is_reported_beside_the_pretext_metrics(ntu, one_thread):
+    torch.manual_seed(0)
+    initial = methods.create("crossclr", "ci")
+    metrics = pretext.evaluate(initial, ntu, "xsub", torch.device("cpu"), initial=initial)
+    assert metrics["weight_change"] == 0.0 and set(metrics) == EXPECTED["crossclr"] | {"weight_change"}
+
+
+def test_embedding_spread_separates_a_collapsed_batch_from_a_spread_one():
+    from methods.moco import embedding_spread
+
+    same = torch.ones(8, 16) + 1e-4 * torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
+    orthogonal = torch.eye(16)[:8] * 3.0
+    assert embedding_spread(same) == pytest.approx(0.0, abs=1e-3)
+    assert embedding_spread(orthogonal) == pytest.approx(100.0)
+    assert embedding_spread(torch.stack([orthogonal[0], -orthogonal[0]])) == pytest.approx(200.0)   # antipodal
