@@ -65,7 +65,7 @@ def test_ci_run_writes_every_record(ci_results):
         meta = json.loads((ci_results / "pretrain" / r["pretrain"]["id"] / "meta.json").read_text())
         assert r["pretext"] == meta["pretext"] and r["pretext"]
     assert set(next(r for r in recs if r["variant"] == "hitrs")["pretext"]) == {
-        "masked_joint_err_mm", "frame_order_acc", "clip_order_acc", "next_clip_acc"}
+        "masked_joint_err_mm", "frame_order_acc", "clip_order_acc", "next_clip_acc", "weight_change"}
     assert (ci_results / "summary.csv").exists()
     assert (ci_results / "report" / "report.html").exists()
 
