@@ -112,7 +112,7 @@ class RunConfig:
 
 _PAPER = RunConfig()
 # the CPU default: ci-like widths on the "medium" world, run in one process per core (README,
-# "The small profile"); lr 1e-3 (3e-3 left Hi-TRS fine-tuning at a constant class)
+# "The small profile"); recognition lr 1e-3 (3e-3 left Hi-TRS fine-tuning at a constant class)
 _SMALL = dataclasses.replace(
     _PAPER,
     profile="small",
@@ -121,7 +121,7 @@ _SMALL = dataclasses.replace(
     recognition=dataclasses.replace(_PAPER.recognition, epochs_pretrained=40, milestones_pretrained=(30,),
                                     epochs_scratch=20, milestones_scratch=(15,), linear_epochs=100,
                                     batch_size=32, lr=1e-3, linear_lr=0.01, max_frames=64),
-    detection=dataclasses.replace(_PAPER.detection, epochs=4, train_frame_stride=8, batch_size=64, lr=1e-3,
+    detection=dataclasses.replace(_PAPER.detection, epochs=4, train_frame_stride=4, batch_size=64, lr=3e-3,
                                   timeline_videos=2),
     prediction=dataclasses.replace(_PAPER.prediction, observe=30, predict=15, horizons=(3, 6, 12, 15),
                                    epochs=10, milestones=(8,), hidden=128, batch_size=32, lr=1e-3,

@@ -1,7 +1,8 @@
 """Hi-TRS configuration: one frozen dataclass, profiles ``paper`` / ``small`` / ``ci``.
 
-``paper`` is the reference implementation's setting (../shared/spec/hitrs.md); ``small`` is a
-moderate model for quick real-data runs; ``ci`` is tiny so a CPU pre-training takes seconds.
+``paper`` is the reference implementation's setting (../shared/spec/hitrs.md); ``small`` is the
+CPU default (a narrow model, the whole ``--task all`` plan in under 30 minutes on 2 cores);
+``ci`` is tiny so a CPU pre-training takes seconds.
 """
 from __future__ import annotations
 
