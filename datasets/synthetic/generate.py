@@ -211,10 +211,9 @@ def generate(out_dir, *, seed: int = 0, size: str | SynthSize = "small", parts=P
     """Write the synthetic world under ``out_dir`` (ntu/, pkummd/, README.txt) and return it.
 
     ``size``: "small" (CI), "medium" (the CPU ``small`` profile) or "default", or a custom
-    ``SynthSize``; ``parts``: which layouts to
-    write (both by default). Deterministic: the same seed and size give byte-identical files,
-    and each part is independent of the other. Files from an earlier run in these folders are
-    replaced.
+    ``SynthSize``; ``parts``: which layouts to write (both by default). Deterministic: the same
+    seed and size give byte-identical files, and each part is independent of the other. Files
+    from an earlier run in these folders are replaced.
     """
     unknown = set(parts) - set(PARTS)
     if unknown or not parts:
