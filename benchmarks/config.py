@@ -111,15 +111,21 @@ class RunConfig:
 
 
 _PAPER = RunConfig()
+# the CPU default: ci-like widths on the "medium" world, run in one process per core (README,
+# "The small profile"); recognition lr 1e-3 (3e-3 left Hi-TRS fine-tuning at a constant class)
 _SMALL = dataclasses.replace(
     _PAPER,
     profile="small",
-    synthetic_size="default",
-    recognition=dataclasses.replace(_PAPER.recognition, epochs_pretrained=12, milestones_pretrained=(6, 8, 10),
-                                    epochs_scratch=16, milestones_scratch=(8, 11, 14), linear_epochs=12,
-                                    batch_size=64),
-    detection=dataclasses.replace(_PAPER.detection, epochs=3, train_frame_stride=2),
-    prediction=dataclasses.replace(_PAPER.prediction, epochs=8, milestones=(6,), hidden=256, batch_size=64),
+    synthetic_size="medium",
+    cpu_threads=1,
+    recognition=dataclasses.replace(_PAPER.recognition, epochs_pretrained=40, milestones_pretrained=(30,),
+                                    epochs_scratch=20, milestones_scratch=(15,), linear_epochs=100,
+                                    batch_size=32, lr=1e-3, linear_lr=0.01, max_frames=64),
+    detection=dataclasses.replace(_PAPER.detection, epochs=4, train_frame_stride=4, batch_size=64, lr=3e-3,
+                                  timeline_videos=2),
+    prediction=dataclasses.replace(_PAPER.prediction, observe=30, predict=15, horizons=(3, 6, 12, 15),
+                                   epochs=10, milestones=(8,), hidden=128, batch_size=32, lr=1e-3,
+                                   crops_per_sequence=2, saved_samples=4),
 )
 _CI = dataclasses.replace(
     _PAPER,

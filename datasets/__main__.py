@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="generate the synthetic skeleton world (raw files)")
     s.add_argument("--out", required=True, type=Path)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", choices=["small", "default"], default="small")
+    s.add_argument("--size", choices=["small", "medium", "default"], default="small")
     i = sub.add_parser("info", help="summarise a prepared cache")
     i.add_argument("cache", type=Path)
     return ap

@@ -18,7 +18,7 @@ from plumbing.locks import file_lock
 from .cache import SkeletonCache
 from .prepare_cache import prepare
 
-SIZES = ("small", "default")
+SIZES = ("small", "medium", "default")
 
 
 def _generate(raw: Path, size: str, seed: int) -> None:

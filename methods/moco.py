@@ -237,8 +237,8 @@ def method_generator() -> torch.Generator:
 #: uniform random batches as the reference's shuffling DataLoader; small / ci keep length buckets)
 PAPER_LOOP = PretrainLoop(steps=93_900, batch_size=128, accumulation=1, grad_clip=0.0, max_frames=300,
                           log_every=100, checkpoint_every=3130, batching="uniform")
-SMALL_LOOP = PretrainLoop(steps=3000, batch_size=64, accumulation=1, grad_clip=0.0, max_frames=300,
-                          log_every=50, checkpoint_every=1000, batching="bucket")
+SMALL_LOOP = PretrainLoop(steps=150, batch_size=16, accumulation=1, grad_clip=0.0, max_frames=120,
+                          log_every=10, checkpoint_every=1000, batching="bucket")
 CI_LOOP = PretrainLoop(steps=24, batch_size=8, accumulation=1, grad_clip=0.0, max_frames=120,
                        log_every=5, checkpoint_every=1000, batching="bucket")
 

@@ -39,6 +39,8 @@ class SynthSize:
 SIZES = {
     "small": SynthSize(4, (5, 3), 2, (4, 16), (5, 3), (5, 7), (20, 45)),
     "default": SynthSize(12, (14, 7), 4, (4, 24), (16, 8), (4, 8), (20, 60)),
+    # the CPU `small` profile's world: half of default, short idle pads (the action starts early)
+    "medium": SynthSize(6, (10, 5), 3, (4, 12), (8, 4), (5, 7), (20, 45)),
 }
 
 
@@ -208,10 +210,10 @@ PARTS = ("ntu", "pkummd")
 def generate(out_dir, *, seed: int = 0, size: str | SynthSize = "small", parts=PARTS) -> Path:
     """Write the synthetic world under ``out_dir`` (ntu/, pkummd/, README.txt) and return it.
 
-    ``size``: "small" (CI) or "default", or a custom ``SynthSize``; ``parts``: which layouts to
-    write (both by default). Deterministic: the same seed and size give byte-identical files,
-    and each part is independent of the other. Files from an earlier run in these folders are
-    replaced.
+    ``size``: "small" (CI), "medium" (the CPU ``small`` profile) or "default", or a custom
+    ``SynthSize``; ``parts``: which layouts to write (both by default). Deterministic: the same
+    seed and size give byte-identical files, and each part is independent of the other. Files
+    from an earlier run in these folders are replaced.
     """
     unknown = set(parts) - set(PARTS)
     if unknown or not parts:

@@ -52,7 +52,8 @@ class CrosSCLRConfig(MemoryBankConfig):
 PROFILES = {
     "paper": CrosSCLRConfig(),
     # a few thousand steps on one GPU: same network, smaller queue
-    "small": CrosSCLRConfig(queue_size=8192, loop=SMALL_LOOP, faithful_bugs=False, init="moco"),
+    "small": CrosSCLRConfig(hidden_channels=8, hidden_dim=64, feature_dim=32, queue_size=256, momentum=0.99,
+                            dropout=0.0, lr=0.03, loop=SMALL_LOOP, faithful_bugs=False, init="moco"),
     # CPU, seconds: tiny widths and queue (small / ci keep the paper-description behaviour they had);
     # 60 steps at lr 0.03 (24 steps at 0.1 left the instance top-1 of the three streams anywhere
     # between 3 % and 100 % from seed to seed)

@@ -46,7 +46,8 @@ class MCCConfig(MemoryBankConfig):
 
 PROFILES = {
     "paper": MCCConfig(),
-    "small": MCCConfig(queue_size=8192, loop=SMALL_LOOP),
+    "small": MCCConfig(hidden_channels=8, hidden_dim=64, feature_dim=32, queue_size=256, momentum=0.99, dropout=0.0,
+                       frames=32, loop=SMALL_LOOP),
     "ci": MCCConfig(hidden_channels=4, hidden_dim=32, feature_dim=16, queue_size=32, momentum=0.99, dropout=0.0, frames=24, loop=CI_LOOP),
 }
 
