@@ -91,7 +91,7 @@ def _content_hash(path: Path | None) -> str | None:
 def _ntu_inputs(raw: Path, dataset: str, missing: Path | None, log) -> dict:
     files = sorted(raw.rglob("*.skeleton"), key=lambda p: p.name)
     if not files:
-        raise SkeletonFormatError(raw, None, f"no *.skeleton files found (expected the NTU RGB+D skeleton "
+        raise SkeletonFormatError(raw, None, "no *.skeleton files found (expected the NTU RGB+D skeleton "
                                 "folder, e.g. nturgb+d_skeletons/)")
     missing = missing or M.find_missing_list(raw)
     skip = M.read_missing_list(missing) if missing else set()
@@ -146,7 +146,7 @@ def _pku_inputs(raw: Path, split_file: Path | None) -> dict:
     if split_file is None:
         hits = sorted(raw.rglob("cross-subject.txt"))
         if not hits:
-            raise SkeletonFormatError(raw, None, f"the official cross-subject.txt was not found; put it in "
+            raise SkeletonFormatError(raw, None, "the official cross-subject.txt was not found; put it in "
                                     "the raw folder or pass --pku-split FILE")
         split_file = hits[0]
     bad, good, views, videos, labels, seen = [], [], [], [], [], set()
