@@ -135,8 +135,7 @@ class Runner:
                          "state.prev.pt.sha256", "pretrain.log", "meta.json"):
                 (folder / name).unlink(missing_ok=True)
         distributed.barrier(self.dist)
-        torch.manual_seed(job.seed)
-        method = methods.create(job.method, config=job.config)   # = initial_method(job)
+        method = self._seeded_method(job)   # the global RNG stays seeded for the training that follows
         cache = data.ntu
         rows = cache.indices(self.run_cfg.pretrain_split, "train")
         train = sequence_set(cache, rows, job.config.loop.max_frames, split_bodies=type(method).split_bodies_for_pretraining)
@@ -149,12 +148,16 @@ class Runner:
         return result.folder
 
     @staticmethod
-    def initial_method(job: plan.Job):
-        """The method as its pre-training started (the weights ``_pretrained`` draws), without
-        touching the global RNG of the run."""
+    def _seeded_method(job: plan.Job):
+        """The method with the weights a pre-training of ``job`` starts from (seeds the global RNG)."""
+        torch.manual_seed(job.seed)
+        return methods.create(job.method, config=job.config)
+
+    @classmethod
+    def initial_method(cls, job: plan.Job):
+        """The method as its pre-training started, without touching the global RNG of the run."""
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(job.seed)
-            return methods.create(job.method, config=job.config)
+            return cls._seeded_method(job)
 
     def pretext(self, job: plan.Job, data: plan.Data, folder: Path) -> dict[str, float]:
         """Pretext metrics of a pre-training, evaluated once and kept in its meta.json."""

@@ -196,10 +196,10 @@ def embedding_spread(z: torch.Tensor) -> float:
     """``100 x (1 - mean cosine similarity between different samples)`` of a batch of embeddings.
 
     The uniformity side of contrastive learning: InfoNCE pushes the negatives apart, so a MoCo
-    encoder that learned anything spreads a batch over the sphere, while an untrained or
-    collapsed one maps every sequence to nearly one direction (measured on the ci world: a
-    frozen random ST-GCN 2-7, 24 steps of MCC about 50). The instance top-1 against the queue
-    cannot tell these apart on tiny CI runs: it depends on what the queue happens to hold."""
+    encoder that learned to discriminate instances spreads a batch over the sphere, while an
+    untrained or collapsed one maps every sequence to nearly one direction. Measured on the ci
+    world's held-out batch: a frozen random MCC encoder 2-7, the ci MCC pre-training (24 steps)
+    0-5 as well, i.e. its query embeddings nearly collapse (results/ci_baseline.json)."""
     n = z.shape[0]
     if n < 2:
         return float("nan")
