@@ -10,10 +10,13 @@ table says how fast, this says why).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+
+import methods
 
 from ..engine import precision as numerics
 from .hardware import resolve, synchronize
@@ -23,7 +26,7 @@ from .workloads import PHASES, build
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.perf.profile", description=__doc__.split("\n")[0])
-    p.add_argument("--method", required=True)
+    p.add_argument("--method", required=True, choices=methods.available())
     p.add_argument("--phase", default="pretrain", choices=PHASES)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--profile", default=None, choices=["paper", "small", "ci"],
@@ -33,8 +36,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=3, help="profiled optimizer steps")
     p.add_argument("--rows", type=int, default=20, help="operators listed per table")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   type=_key_value, help="method config override, e.g. --set levels=F+C")
     return p.parse_args(argv)
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{item!r}: expected KEY=VALUE")
+    return key.strip(), value.strip()
 
 
 def main(argv=None) -> int:
@@ -42,8 +53,12 @@ def main(argv=None) -> int:
     info = resolve(args.device)
     cuda = info.device.type == "cuda"
     profile_name = args.profile or ("paper" if cuda else "ci")
-    overrides = dict(item.split("=", 1) for item in args.overrides)
-    wl = build(args.method, args.phase, profile_name, overrides, None, args.warmup + args.steps, 0)
+    overrides = dict(args.overrides)
+    try:
+        wl = build(args.method, args.phase, profile_name, overrides, None, args.warmup + args.steps, 0)
+    except ValueError as err:      # a --set the method's config refuses: one line, before any work
+        print(f"python -m benchmarks.perf.profile: error: {err}", file=sys.stderr)
+        return 2
     pattern = make_pattern(args.pattern, info.device, precision=args.precision, method=args.method)
     numerics.configure(pattern.precision, info.device)     # TF32 flags and SDPA backends, as a run
     wl.net.to(info.device).train()

@@ -228,3 +228,19 @@ def test_profile_lists_the_operators_of_a_workload(capsys):
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     assert "mcc/detection ours fp32" in out and "aten::" in out and "Self CPU" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "nosuch"], "invalid choice: 'nosuch'"),
+    (["--method", "mcc", "--set", "levels"], "expected KEY=VALUE"),
+    (["--method", "mcc", "--set", "nosuch=1"], "unknown setting 'nosuch'"),
+])
+def test_profile_refuses_bad_flags_with_exit_2(argv, message, capsys):
+    from benchmarks.perf import profile as perf_profile
+
+    try:
+        code = perf_profile.main([*argv, "--device", "cpu"])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err.strip().splitlines()[-1]
