@@ -16,6 +16,7 @@ from .metrics.intervals import METHODS as POSTPROCESS
 
 FINETUNE_PROTOCOLS = ("supplementary", "hitrs_code")   # benchmarks/tasks/protocols.py
 LINEAR_PROTOCOLS = ("suite", "crossclr")
+PREDICTION_LOSSES = ("mse", "mpjpe")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,17 @@ class PredictionConfig:
     crops_per_sequence: int = 1       # random 75-frame crops per training sequence per epoch
     split: str = "xsub"
     saved_samples: int = 8
+    # suite options, off in `paper` (the protocol): see docs/small_profile.md, "Motion prediction"
+    loss: str = "mse"                 # training loss: mse (supplementary) | mpjpe (the metric's own distance)
+    warmup_frames: int = 0            # last observed frames the decoder LSTM reads before it predicts
+    relative_input: bool = False      # the LSTM reads poses as offsets from the last observed pose
+
+    def __post_init__(self):
+        if self.loss not in PREDICTION_LOSSES:
+            raise ValueError(f"prediction.loss: {self.loss!r} unknown; choose one of {', '.join(PREDICTION_LOSSES)}")
+        if not 0 <= self.warmup_frames < self.observe:
+            raise ValueError(f"prediction.warmup_frames: {self.warmup_frames} must lie in 0..observe-1 "
+                             f"(0..{self.observe - 1})")
 
 
 @dataclass(frozen=True)
@@ -123,9 +135,13 @@ _SMALL = dataclasses.replace(
                                     batch_size=32, lr=1e-3, linear_lr=0.01, max_frames=64),
     detection=dataclasses.replace(_PAPER.detection, epochs=4, train_frame_stride=4, batch_size=64, lr=3e-3,
                                   timeline_videos=2),
+    # the decoder reads the last 5 observed frames as offsets and trains on the metric's distance:
+    # with the supplementary's MSE and the embedding alone, every forecaster lost to zero velocity
+    # (docs/small_profile.md, "Motion prediction")
     prediction=dataclasses.replace(_PAPER.prediction, observe=30, predict=15, horizons=(3, 6, 12, 15),
-                                   epochs=10, milestones=(8,), hidden=128, batch_size=32, lr=1e-3,
-                                   crops_per_sequence=2, saved_samples=4),
+                                   epochs=15, milestones=(12,), hidden=128, batch_size=32, lr=1e-3,
+                                   dropout=0.0, crops_per_sequence=8, saved_samples=4, loss="mpjpe",
+                                   warmup_frames=5, relative_input=True),
 )
 _CI = dataclasses.replace(
     _PAPER,

@@ -30,7 +30,7 @@ from plumbing.config import to_dict
 from ..config import make_run_config
 from ..engine.data import BucketBatches
 from ..tasks.detection import ClipClassifier
-from ..tasks.prediction import Forecaster
+from ..tasks.prediction import Forecaster, training_loss
 from ..tasks.recognition import VideoClassifier
 from . import lengths as ntu
 from .lengths import NTU60_PRED_TRAIN, NTU60_XSUB_TRAIN, NTU60_XSUB_TRAIN_BODIES, PKU_XSUB_TRAIN_FRAMES
@@ -199,17 +199,18 @@ def _prediction(name: str, profile: str, overrides: dict, batch: int | None, ste
     b = batch or task.batch_size
     total = task.observe + task.predict
     bank, lens = _downstream_bank(FIXED_SHAPE_BANK, ntu.MAX_FRAMES, seed, min_frames=total)
-    model = Forecaster(method, task.hidden, task.dropout, task.predict)
+    model = Forecaster(method, task.hidden, task.dropout, task.predict, warmup=task.warmup_frames,
+                       relative=task.relative_input)
     optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
     observe = task.observe
 
     class _Loss(nn.Module):
         def __init__(self):
             super().__init__()
-            self.model, self.criterion = model, nn.MSELoss()
+            self.model = model
 
         def forward(self, windows, lengths):
-            return self.criterion(self.model(windows[:, :observe], lengths).float(), windows[:, observe:])
+            return training_loss(self.model(windows[:, :observe], lengths).float(), windows[:, observe:], task.loss)
 
     def gen(order: str, pin: bool, seed_: int) -> Iterator[HostBatch]:
         g = torch.Generator().manual_seed(seed_)
