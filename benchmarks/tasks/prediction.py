@@ -82,7 +82,7 @@ def training_loss(predicted: torch.Tensor, target: torch.Tensor, kind: str) -> t
     weighs an error by its square, so a few windows of very fast motion (a jump) set the decoder's
     course for all; the distance weighs every joint's error as the metric does."""
     if kind == "mse":
-        return torch.mean((predicted - target) ** 2)
+        return nn.functional.mse_loss(predicted, target)
     return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
 
 
