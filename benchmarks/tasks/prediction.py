@@ -28,7 +28,7 @@ class ResidualDecoder(nn.Module):
     ``warmup`` observed frames before the last are read first, as Martinez's encoder reads the
     observed sequence: a pooled video embedding says little about the current velocity. With
     ``relative`` the cell reads offsets from the last observed pose in decimetres instead of
-    camera coordinates, which sit metres from the origin and saturate its gates.
+    camera coordinates, whose depth sits near 3.5 m whatever the motion.
     It reads and writes coordinates, so it runs in float32 under any autocast."""
 
     def __init__(self, embed_dim: int, hidden: int, dropout: float, *, warmup: int = 0, relative: bool = False):

@@ -64,6 +64,13 @@ def test_mpjpe_loss_is_the_reported_metric_and_mse_is_torchs():
     assert torch.equal(training_loss(predicted, target, "mse"), torch.nn.functional.mse_loss(predicted, target))
 
 
+def test_mpjpe_loss_has_a_zero_gradient_where_the_forecast_is_exact():
+    """A still actor and an untrained decoder give a distance of exactly 0: no NaN may follow."""
+    predicted = torch.zeros(2, STEPS, 25, 3, requires_grad=True)
+    training_loss(predicted, torch.zeros(2, STEPS, 25, 3), "mpjpe").backward()
+    assert torch.equal(predicted.grad, torch.zeros_like(predicted))
+
+
 def test_paper_keeps_the_supplementary_protocol_and_small_uses_the_options():
     paper, small = make_run_config("paper").prediction, make_run_config("small").prediction
     assert (paper.loss, paper.warmup_frames, paper.relative_input, paper.dropout) == ("mse", 0, False, 0.5)
