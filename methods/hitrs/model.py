@@ -91,6 +91,15 @@ class HiTRS(SkeletonMethod):
             else:
                 self._pending_states[key] = value
 
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """float32 joints ``(B, T, M, 25, 3)``; with ``center_input`` every present body is moved
+        by body 1's spine base in frame 0, so where the actor stands in the room is not input."""
+        x = x.float()
+        if not self.config.center_input:
+            return x
+        present = x.abs().sum(dim=(-2, -1), keepdim=True) > 0
+        return torch.where(present, x - x[:, :1, :1, :1], x)
+
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Augment (training mode) -> stream -> mask -> one forward with the tasks of ``levels``.
@@ -109,7 +118,7 @@ class HiTRS(SkeletonMethod):
             x, lengths = split_bodies(x, lengths)
         gen = self.generator(x.device)
         with float32_island(x):  # augmentation and stream conversion: float32 coordinates
-            x = x.float()
+            x = self._input(x)
             if self.training and cfg.aug_p > 0:
                 from datasets.augment import hitrs_augment
                 x, lengths = hitrs_augment(x, lengths, gen, p=cfg.aug_p, spatial=cfg.aug_spatial,
@@ -169,16 +178,16 @@ class HiTRS(SkeletonMethod):
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """V-TRS fuse token per body, (body 1 + body 2) / 2 (a missing body is zeros, still encoded)."""
         lengths = lengths.to(x.device).long()
-        return self.net.encoder.video_embedding(to_stream(x.float(), self.config.stream, lengths), lengths)
+        return self.net.encoder.video_embedding(to_stream(self._input(x), self.config.stream, lengths), lengths)
 
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS fuse token of the 7-frame clip per body, (body 1 + body 2) / 2. The stream is
         computed on the clip as given (motion = difference of consecutive clip frames)."""
-        return self.net.encoder.clip_embedding(to_stream(clips.float(), self.config.stream))
+        return self.net.encoder.clip_embedding(to_stream(self._input(clips), self.config.stream))
 
     def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The stream over whole videos (motion x_t - x_(t-1) as in pre-training)."""
-        return to_stream(x, self.config.stream, lengths.to(x.device).long())
+        return to_stream(self._input(x), self.config.stream, lengths.to(x.device).long())
 
     def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS embedding of windows already in the stream."""
