@@ -22,6 +22,7 @@ import torch
 
 from .augment import _check, frame_mask, take_frames
 
+SPINE_BASE = 0         # joint 1
 CENTER_JOINT = 20       # joint 21, spine shoulder (0-based)
 LEFT_SHOULDER = 4       # joint 5
 RIGHT_SHOULDER = 8      # joint 9
@@ -35,6 +36,14 @@ def reference_valid_length(x: torch.Tensor, lengths: torch.Tensor | None = None)
     if lengths is not None:
         nonzero = nonzero & frame_mask(lengths, x.shape[1])[:, :, 0, 0, 0]
     return nonzero.sum(1)
+
+
+def centre(x: torch.Tensor, ref: torch.Tensor, joint: int = CENTER_JOINT) -> torch.Tensor:
+    """Subtract body 0's ``joint`` at frame ``ref[b]`` from every present entry (frames/bodies
+    that are all zero stay zero): MCC's input, and Hi-TRS's with ``center_input``."""
+    origin = x[torch.arange(x.shape[0], device=x.device), ref.to(x.device).long(), 0, joint]
+    present = (x != 0).any(dim=(3, 4), keepdim=True)
+    return torch.where(present, x - origin[:, None, None, None, :], x)
 
 
 def resize_frames(x: torch.Tensor, lengths: torch.Tensor, size: int) -> torch.Tensor:

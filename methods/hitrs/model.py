@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from datasets.precision import float32_island
+from datasets.preprocess import SPINE_BASE, centre
 from datasets.streams import to_stream
 from methods import register
 from methods.base import SkeletonMethod
@@ -97,8 +98,7 @@ class HiTRS(SkeletonMethod):
         x = x.float()
         if not self.config.center_input:
             return x
-        present = x.abs().sum(dim=(-2, -1), keepdim=True) > 0
-        return torch.where(present, x - x[:, :1, :1, :1], x)
+        return centre(x, torch.zeros(len(x), dtype=torch.long, device=x.device), joint=SPINE_BASE)
 
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from datasets.augment import shear
+from datasets.preprocess import centre
 from datasets.streams import to_stream
 
 from .. import register
@@ -26,7 +27,7 @@ from ..moco import (MemoryBankMethod, MomentumPair, contrastive_logits, embeddin
                     multi_positive_nce)
 from ..stgcn import ProjectedSTGCN, STGCNArch
 from .config import MCCConfig, make_config
-from .views import broken_grid, centre, crop_grid, full_grid, jitter_grid, read_frames, speed_grid
+from .views import broken_grid, crop_grid, full_grid, jitter_grid, read_frames, speed_grid
 
 
 def multi_positive_logits(q: torch.Tensor, keys: dict[str, torch.Tensor], queue: torch.Tensor,

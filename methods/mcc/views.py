@@ -11,7 +11,6 @@ import math
 import torch
 
 from datasets.augment import take_frames
-from datasets.preprocess import CENTER_JOINT
 
 
 def _rand(shape, generator, device) -> torch.Tensor:
@@ -26,14 +25,6 @@ def read_frames(x: torch.Tensor, lengths: torch.Tensor, times: torch.Tensor) -> 
     i1 = torch.minimum(i0 + 1, last.long())
     w = (t - i0.to(t.dtype)).to(x.dtype)[:, :, None, None, None]
     return take_frames(x, i0) * (1 - w) + take_frames(x, i1) * w
-
-
-def centre(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Subtract body 0's spine-shoulder (joint 21) at frame ``ref[b]`` from every present entry
-    (frames/bodies that are all zero stay zero)."""
-    origin = x[torch.arange(x.shape[0], device=x.device), ref.to(x.device).long(), 0, CENTER_JOINT]
-    present = (x != 0).any(dim=(3, 4), keepdim=True)
-    return torch.where(present, x - origin[:, None, None, None, :], x)
 
 
 def full_grid(lengths: torch.Tensor, frames: int) -> torch.Tensor:
