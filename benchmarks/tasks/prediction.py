@@ -46,15 +46,17 @@ class ResidualDecoder(nn.Module):
         with float32_island(embedding):
             observed = observed.float()
             last = observed[:, -1]
-            origin = last if self.relative else torch.zeros_like(last)
-            scale = RELATIVE_UNIT_PER_M if self.relative else 1.0
+
+            def read(pose: torch.Tensor) -> torch.Tensor:
+                return (pose - last) * RELATIVE_UNIT_PER_M if self.relative else pose
+
             h = torch.tanh(self.init_h(embedding.float()))
             c = torch.zeros_like(h)
             for t in range(observed.shape[1] - 1 - self.warmup, observed.shape[1] - 1):  # sequential
-                h, c = self.cell((observed[:, t] - origin) * scale, (h, c))
+                h, c = self.cell(read(observed[:, t]), (h, c))
             current, outputs = last, []
             for _ in range(steps):  # autoregressive over predicted frames (inherently sequential)
-                h, c = self.cell((current - origin) * scale, (h, c))
+                h, c = self.cell(read(current), (h, c))
                 current = current + self.out(self.dropout(h))
                 outputs.append(current)
             return torch.stack(outputs, dim=1)
