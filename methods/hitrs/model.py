@@ -145,7 +145,7 @@ class HiTRS(SkeletonMethod):
             if x.shape[2] > 1:
                 from datasets.preprocess import split_bodies
                 x, lengths = split_bodies(x, lengths)
-            s = to_stream(x, self.config.stream, lengths)[:, :, 0]
+            s = to_stream(self._input(x), self.config.stream, lengths)[:, :, 0]   # as pre-training sees it
             _, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, self.config, generator)
         finally:
             self.train(was_training)

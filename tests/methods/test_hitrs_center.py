@@ -36,6 +36,19 @@ def test_centering_moves_body_one_spine_base_of_frame_zero_to_the_origin_and_kee
     assert torch.equal(out.abs().sum(dim=(-2, -1))[padded], torch.zeros(int(padded.sum())))
 
 
+@pytest.mark.parametrize("center", [True, False])
+def test_pretext_metrics_see_the_input_as_pre_training_does(center):
+    """With centring, the held-out pretext metrics read centred input, as the training loss does:
+    a shift of the scene leaves them unchanged; without it, the raw coordinates move them."""
+    method = methods.create("hitrs", "ci", center_input=center)
+    x, lengths = smooth_batch(b=4, t=40, bodies=1)
+    shifted = torch.where(x.abs().sum(dim=(-2, -1), keepdim=True) > 0, x + SHIFT, x)
+    before = method.pretext_metrics(x, lengths, torch.Generator().manual_seed(3))
+    after = method.pretext_metrics(shifted, lengths, torch.Generator().manual_seed(3))
+    same = all(abs(before[k] - after[k]) < 1e-3 for k in before)
+    assert before and same == center
+
+
 def test_only_small_centres():
     assert make_config("small").center_input and not make_config("paper").center_input
     assert not make_config("ci").center_input
