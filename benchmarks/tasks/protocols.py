@@ -80,7 +80,7 @@ def finetune_optimizer(model: nn.Module, cfg, pretrained: bool):
         milestones = cfg.milestones_pretrained if pretrained else cfg.milestones_scratch
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), gamma=cfg.lr_decay)
-        return optimizer, scheduler, epochs, 0.0
+        return optimizer, scheduler, epochs, cfg.grad_clip
     if cfg.protocol != "hitrs_code":
         raise ValueError(f"recognition.protocol {cfg.protocol!r} unknown; choose one of {', '.join(FINETUNE_PROTOCOLS)}")
     from methods.hitrs.model import no_weight_decay  # the code's no-decay list, on our names

@@ -100,6 +100,12 @@ class HiTRS(SkeletonMethod):
             return x
         return centre(x, torch.zeros(len(x), dtype=torch.long, device=x.device), joint=SPINE_BASE)
 
+    def _stream(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The configured stream of ``_input``'s joints; motion times ``motion_scale`` (1 in the
+        reference: metres per frame, some 30 times smaller than the centred joints)."""
+        s = to_stream(x, self.config.stream, lengths)
+        return s * self.config.motion_scale if self.config.stream == "motion" and self.config.motion_scale != 1 else s
+
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Augment (training mode) -> stream -> mask -> one forward with the tasks of ``levels``.
@@ -123,11 +129,18 @@ class HiTRS(SkeletonMethod):
                 from datasets.augment import hitrs_augment
                 x, lengths = hitrs_augment(x, lengths, gen, p=cfg.aug_p, spatial=cfg.aug_spatial,
                                            temporal=cfg.aug_temporal)
-            s = to_stream(x, cfg.stream, lengths)[:, :, 0]
+            s = self._stream(x, lengths)[:, :, 0]
         loss, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, cfg, gen)
+        logs = self._in_stream_units(logs)
         logs["loss"] = loss.detach()
         values = torch.stack([v.float() for v in logs.values()]).tolist()   # one device sync
         return loss, dict(zip(logs, values))
+
+    def _in_stream_units(self, logs: dict) -> dict:
+        """The masked-joint error back in millimetres of the unscaled stream (``motion_scale``)."""
+        if self.config.stream == "motion" and self.config.motion_scale != 1 and "mjp/err_mm" in logs:
+            logs = {**logs, "mjp/err_mm": logs["mjp/err_mm"] / self.config.motion_scale}
+        return logs
 
     #: pretext log -> reported pretext metric (percent accuracies, millimetres)
     PRETEXT = {"mjp/err_mm": "masked_joint_err_mm", "fov/acc": "frame_order_acc",
@@ -145,8 +158,9 @@ class HiTRS(SkeletonMethod):
             if x.shape[2] > 1:
                 from datasets.preprocess import split_bodies
                 x, lengths = split_bodies(x, lengths)
-            s = to_stream(self._input(x), self.config.stream, lengths)[:, :, 0]   # as pre-training sees it
-            _, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, self.config, generator)
+            s = self._stream(self._input(x), lengths)[:, :, 0]   # as pre-training sees it
+            logs = self._in_stream_units(pretext_losses(self.net.encoder, self.net.heads, s, lengths,
+                                                        self.config, generator)[1])
         finally:
             self.train(was_training)
         accuracy = {k for k in self.PRETEXT if k.endswith("/acc")}
@@ -178,16 +192,16 @@ class HiTRS(SkeletonMethod):
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """V-TRS fuse token per body, (body 1 + body 2) / 2 (a missing body is zeros, still encoded)."""
         lengths = lengths.to(x.device).long()
-        return self.net.encoder.video_embedding(to_stream(self._input(x), self.config.stream, lengths), lengths)
+        return self.net.encoder.video_embedding(self._stream(self._input(x), lengths), lengths)
 
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS fuse token of the 7-frame clip per body, (body 1 + body 2) / 2. The stream is
         computed on the clip as given (motion = difference of consecutive clip frames)."""
-        return self.net.encoder.clip_embedding(to_stream(self._input(clips), self.config.stream))
+        return self.net.encoder.clip_embedding(self._stream(self._input(clips)))
 
     def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The stream over whole videos (motion x_t - x_(t-1) as in pre-training)."""
-        return to_stream(self._input(x), self.config.stream, lengths.to(x.device).long())
+        return self._stream(self._input(x), lengths.to(x.device).long())
 
     def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS embedding of windows already in the stream."""

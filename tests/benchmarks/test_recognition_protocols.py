@@ -105,6 +105,15 @@ def test_protocol_names_are_validated_and_recorded():
     assert (paper.protocol, paper.linear_protocol) == ("supplementary", "suite")
 
 
+def test_supplementary_grad_clip_is_off_unless_set_and_validated():
+    model = nn.Linear(4, 2)
+    assert protocols.finetune_optimizer(model, make_run_config("paper").recognition, pretrained=True)[3] == 0.0
+    clipped = make_run_config("paper", {"recognition.grad_clip": 1.0}).recognition
+    assert protocols.finetune_optimizer(model, clipped, pretrained=True)[3] == 1.0
+    with pytest.raises(ValueError, match="recognition.grad_clip"):
+        RecognitionConfig(grad_clip=-1.0)
+
+
 def test_hitrs_code_finetune_and_crossclr_linear_run_end_to_end(monkeypatch, one_thread):
     """A short run of both protocols on the synthetic world, and the joint "-3S" classifier."""
     world = datasets.ensure_synthetic(CACHE, size="small", seed=0, progress=False)

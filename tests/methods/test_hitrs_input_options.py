@@ -1,4 +1,5 @@
-"""Hi-TRS ``center_input`` (a suite option, on in `small`): where the actor stands is not input."""
+"""Hi-TRS input options of the suite, on in `small`, off in `paper` and `ci`: ``center_input``
+(where the actor stands is not input) and ``motion_scale`` (the motion stream in a usable range)."""
 from __future__ import annotations
 
 import pytest
@@ -49,6 +50,35 @@ def test_pretext_metrics_see_the_input_as_pre_training_does(center):
     assert before and same == center
 
 
-def test_only_small_centres():
+def test_only_small_centres_and_scales_motion():
     assert make_config("small").center_input and not make_config("paper").center_input
     assert not make_config("ci").center_input
+    assert make_config("small").motion_scale > 1 and make_config("paper").motion_scale == make_config("ci").motion_scale == 1
+
+
+@pytest.mark.parametrize("stream,factor", [("motion", 30.0), ("joint", 1.0), ("bone", 1.0)])
+def test_motion_scale_multiplies_the_motion_stream_only(stream, factor):
+    plain = methods.create("hitrs", "ci", stream=stream)
+    scaled = methods.create("hitrs", "ci", stream=stream, motion_scale=30.0)
+    x, lengths = smooth_batch(b=3, t=30, bodies=2)
+    torch.testing.assert_close(scaled.detection_frames(x, lengths), factor * plain.detection_frames(x, lengths))
+
+
+def test_masked_joint_error_is_reported_in_unscaled_millimetres():
+    """A model that scales motion by k, fed the scene shrunk by k, sees the very stream an unscaled
+    model with the same weights sees: its error in the scene's own millimetres is k times smaller."""
+    k = 30.0
+    plain = methods.create("hitrs", "ci", stream="motion")
+    scaled = methods.create("hitrs", "ci", stream="motion", motion_scale=k)
+    scaled.load_state_dict(plain.state_dict())
+    x, lengths = smooth_batch(b=4, t=40, bodies=1)
+    mine = plain.pretext_metrics(x, lengths, torch.Generator().manual_seed(5))
+    theirs = scaled.pretext_metrics(x / k, lengths, torch.Generator().manual_seed(5))
+    assert mine["masked_joint_err_mm"] > 0
+    assert theirs["masked_joint_err_mm"] == pytest.approx(mine["masked_joint_err_mm"] / k, rel=1e-4)
+    assert theirs["frame_order_acc"] == pytest.approx(mine["frame_order_acc"])
+
+
+def test_bad_motion_scale_names_the_key():
+    with pytest.raises(ValueError, match="motion_scale"):
+        make_config("small", motion_scale=0)
