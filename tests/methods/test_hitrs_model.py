@@ -114,7 +114,8 @@ def test_generator_is_seeded_and_resumable():
 
 @pytest.mark.parametrize("stream", ["joint", "motion", "bone"])
 def test_embeddings_streams_and_bodies(stream):
-    method = methods.create("hitrs", "ci", stream=stream).eval()
+    # the raw stream path (ci's input options, tested in test_hitrs_input_options.py, off here)
+    method = methods.create("hitrs", "ci", stream=stream, center_input=False, motion_scale=1.0).eval()
     x, lengths = smooth_batch(b=4, t=40, bodies=2)
     with torch.no_grad():
         video = method.video_embedding(x, lengths)

@@ -67,7 +67,7 @@ def test_converter_rejects_unknown_and_wrong_shapes(golden):
 def test_pretrained_checkpoint_into_method(golden):
     cfg = golden["config"]
     method = methods.create("hitrs", "ci", d_model=cfg["d_model"], nhead=cfg["nhead"], d_att=cfg["d_att"],
-                            layers=cfg["layer_num"], window=cfg["w_size"])
+                            layers=cfg["layer_num"], window=cfg["w_size"], center_input=False, motion_scale=1.0)
     pretrain_only = {k: v for k, v in golden["state_dict"].items() if not k.startswith("v_cls")}
     load_reference_pretrained(method, pretrain_only)
     classifier = load_reference(golden["state_dict"], cfg)
