@@ -158,7 +158,7 @@ _CI = dataclasses.replace(
     # a constant prediction, so recognition.lr=0 was indistinguishable from a healthy run)
     recognition=dataclasses.replace(_PAPER.recognition, epochs_pretrained=10, milestones_pretrained=(8,),
                                     epochs_scratch=10, milestones_scratch=(8,), linear_epochs=100,
-                                    batch_size=32, lr=3e-3, linear_lr=0.01, max_frames=64, grad_clip=1.0),
+                                    batch_size=32, lr=3e-3, linear_lr=0.01, max_frames=64),
     detection=dataclasses.replace(_PAPER.detection, epochs=3, train_frame_stride=4, batch_size=64, lr=3e-3,
                                   timeline_videos=2),
     prediction=dataclasses.replace(_PAPER.prediction, observe=30, predict=15, horizons=(3, 6, 12, 15),
