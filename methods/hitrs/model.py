@@ -100,11 +100,16 @@ class HiTRS(SkeletonMethod):
             return x
         return centre(x, torch.zeros(len(x), dtype=torch.long, device=x.device), joint=SPINE_BASE)
 
+    @property
+    def _stream_scale(self) -> float:
+        """``motion_scale`` on the motion stream (1 in the reference: metres per frame, some 30
+        times smaller than the centred joints), 1 on the others."""
+        return self.config.motion_scale if self.config.stream == "motion" else 1.0
+
     def _stream(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """The configured stream of ``_input``'s joints; motion times ``motion_scale`` (1 in the
-        reference: metres per frame, some 30 times smaller than the centred joints)."""
+        """The configured stream of ``_input``'s joints, times ``_stream_scale``."""
         s = to_stream(x, self.config.stream, lengths)
-        return s * self.config.motion_scale if self.config.stream == "motion" and self.config.motion_scale != 1 else s
+        return s * self._stream_scale if self._stream_scale != 1 else s
 
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -137,9 +142,9 @@ class HiTRS(SkeletonMethod):
         return loss, dict(zip(logs, values))
 
     def _in_stream_units(self, logs: dict) -> dict:
-        """The masked-joint error back in millimetres of the unscaled stream (``motion_scale``)."""
-        if self.config.stream == "motion" and self.config.motion_scale != 1 and "mjp/err_mm" in logs:
-            logs = {**logs, "mjp/err_mm": logs["mjp/err_mm"] / self.config.motion_scale}
+        """The masked-joint error back in millimetres of the unscaled stream (``_stream_scale``)."""
+        if self._stream_scale != 1 and "mjp/err_mm" in logs:
+            logs = {**logs, "mjp/err_mm": logs["mjp/err_mm"] / self._stream_scale}
         return logs
 
     #: pretext log -> reported pretext metric (percent accuracies, millimetres)

@@ -45,8 +45,8 @@ def _windows(seq: np.ndarray, t: int, window=7, dilation=4) -> np.ndarray:
     return out
 
 
-#: Hi-TRS's input options off (ci turns them on): these tests follow the raw stream through the
-#: window bank; centring on each window's own first frame would differ between the scopes by design
+#: Hi-TRS's input options off whatever a profile sets: these tests follow the raw stream through
+#: the window bank; centring on each window's own first frame would differ between the scopes by design
 RAW_INPUT = {"hitrs": {"center_input": False, "motion_scale": 1.0}}
 
 

@@ -114,7 +114,7 @@ def test_generator_is_seeded_and_resumable():
 
 @pytest.mark.parametrize("stream", ["joint", "motion", "bone"])
 def test_embeddings_streams_and_bodies(stream):
-    # the raw stream path (ci's input options, tested in test_hitrs_input_options.py, off here)
+    # the raw stream path: the input options (test_hitrs_input_options.py) off whatever a profile sets
     method = methods.create("hitrs", "ci", stream=stream, center_input=False, motion_scale=1.0).eval()
     x, lengths = smooth_batch(b=4, t=40, bodies=2)
     with torch.no_grad():
