@@ -348,6 +348,20 @@ def parse_numbers(tokens: Tokens, idx: np.ndarray, *, integer: bool = False) -> 
     return checked_integers(tokens, np.asarray(idx), parsed)
 
 
+def checked_float32(tokens: Tokens, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` (parsed from the tokens ``idx``, one each, in order) as the readers' float32,
+    raising at the first one beyond float32's range: finite as float64, it would turn into inf."""
+    with np.errstate(over="ignore"):
+        out = values.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(out.ravel()))
+    if len(bad):
+        tok = int(np.asarray(idx)[bad[0]])
+        raise SkeletonFormatError(tokens.path, tokens.line_of_token(tok),
+                                  f"value {tokens.text(tok)!r} overflows float32",
+                                  "the file is corrupt; re-extract it or list it as bad")
+    return out
+
+
 def checked_integers(tokens: Tokens, idx: np.ndarray, parsed: Parsed, sel=slice(None)) -> np.ndarray:
     """``parsed.integer[sel]``, raising for any token there that is not a 64-bit integer."""
     bad = np.flatnonzero(~parsed.is_int[sel])

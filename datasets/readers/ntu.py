@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SkeletonFormatError
-from ._text import checked_integers, parse_tokens, read_bytes as _read_bytes, scan
+from ._text import checked_float32, checked_integers, parse_tokens, read_bytes as _read_bytes, scan
 
 NUM_JOINTS = 25
 BODY_FIELDS = 10
@@ -136,7 +136,8 @@ def parse_ntu_skeleton(path=None, max_bodies: int = 2, *, raw: bytes | None = No
 
     # the layout matches, so body and joint records are exactly the ones parsed above, in order
     ids = checked_integers(tok, wanted, parsed, slice(n_c, n_c + n_b * BODY_FIELDS, BODY_FIELDS))
-    xyz = parsed.value[n_c + n_b * BODY_FIELDS:].reshape(n_bodies, NUM_JOINTS, 3)
+    first_xyz = n_c + n_b * BODY_FIELDS
+    xyz = checked_float32(tok, wanted[first_xyz:], parsed.value[first_xyz:]).reshape(n_bodies, NUM_JOINTS, 3)
 
     out = np.zeros((num_frames, max_bodies, NUM_JOINTS, 3), dtype=np.float32)
     out_ids = np.zeros((num_frames, max_bodies), dtype=np.int64)

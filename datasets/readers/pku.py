@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SkeletonFormatError
-from ._text import parse_numbers, read_bytes as _read_bytes, scan
+from ._text import checked_float32, parse_numbers, read_bytes as _read_bytes, scan
 
 PKU_VALUES_PER_FRAME = 150
 PKU_NAME_RE = re.compile(r"([0-9]{4})-([LMR])")   # ASCII digits, whole string (fullmatch)
@@ -37,8 +37,8 @@ def read_pku_skeleton(path, *, raw: bytes | None = None) -> np.ndarray:
         raise SkeletonFormatError(name, int(rec[r]) + 1,
                                   f"expected {PKU_VALUES_PER_FRAME} values (2 persons x 25 joints x xyz), "
                                   f"found {int(counts[r])}", "truncated or not a PKU-MMD skeleton file")
-    values = parse_numbers(tok, np.arange(len(tok.start)))
-    return values.reshape(len(rec), 2, 25, 3).astype(np.float32)
+    idx = np.arange(len(tok.start))
+    return checked_float32(tok, idx, parse_numbers(tok, idx)).reshape(len(rec), 2, 25, 3)
 
 
 LABEL_END_SLACK = 30   # frames (1 s) an interval may run past the skeleton's end; clipped there

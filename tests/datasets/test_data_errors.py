@@ -182,3 +182,25 @@ def test_fuzz_pku_labels(raw):
         assert rows.dtype == np.int64 and rows.shape[1:] == (4,)
         assert (rows[:, 0] >= 1).all() and (rows[:, 2] >= rows[:, 1]).all()
     _check_or_format_error(lambda r: read_pku_labels(None, raw=r), raw, check)
+
+
+
+def _with_value(raw: bytes, line: int, position: int, value: str) -> bytes:
+    """``raw`` with the ``position``-th number of 1-based ``line`` replaced by ``value``."""
+    lines = raw.decode().splitlines()
+    numbers = lines[line - 1].split()
+    numbers[position] = value
+    lines[line - 1] = " ".join(numbers)
+    return ("\n".join(lines) + "\n").encode()
+
+
+# finite as float64 but inf as the readers' float32 (the PKU fuzz test found '0.355e080')
+def test_a_pku_value_beyond_float32_names_its_line():
+    with pytest.raises(SkeletonFormatError, match=r"<bytes>:2: value '0\.355e080' overflows float32"):
+        read_pku_skeleton(None, raw=_with_value(_VALID_PKU, 2, 7, "0.355e080"))
+
+
+def test_an_ntu_coordinate_beyond_float32_names_its_line():
+    joint_line = next(i for i, text in enumerate(_VALID_NTU.decode().splitlines(), 1) if len(text.split()) == 12)
+    with pytest.raises(SkeletonFormatError, match=rf"<bytes>:{joint_line}: value '4e38' overflows float32"):
+        parse_ntu_skeleton(None, raw=_with_value(_VALID_NTU, joint_line, 1, "4e38"))
