@@ -15,6 +15,11 @@ Linear evaluation (``recognition.linear_protocol``), frozen encoder features:
   decay, 100 epochs, x0.1 from epoch 81 on, head N(0, 0.02) / zero bias; "-3S" trains the three
   stream heads as one classifier on their averaged logits.
 Both report the last epoch (the official CrosSCLR script prints the best test epoch).
+With ``recognition.linear_standardize`` (off in ``paper``: neither reference does it) the frozen
+features are z-scored per dimension with the labelled training set's statistics first, as MAE's
+linear probe puts a BatchNorm without affine before its head: an untrained or unnormalised
+encoder's features can sit far from zero with a scale of 1e-3 or 1e3, where one learning rate
+either crawls or collapses to a constant class.
 """
 from __future__ import annotations
 
@@ -112,6 +117,14 @@ def finetune_augment(cfg, seed: int):
         return hitrs_augment(x, lengths, g, p=HITRS_CODE.aug_p, spatial=HITRS_CODE.aug_spatial,
                              temporal=HITRS_CODE.aug_temporal)
     return augment
+
+
+def standardized(features: dict[str, torch.Tensor], eps: float = 1e-6) -> dict[str, torch.Tensor]:
+    """Every part z-scored with the ``train`` part's per-dimension mean and std (population),
+    computed in float64: a float32 feature far from zero keeps little of its spread otherwise."""
+    train = features["train"].double()
+    mean, scale = train.mean(dim=0), train.std(dim=0, unbiased=False).clamp_min(eps)
+    return {part: ((f.double() - mean) / scale).to(f.dtype) for part, f in features.items()}
 
 
 def train_linear(features: list[torch.Tensor], labels: torch.Tensor, classes: int, cfg, seed: int) -> list[nn.Linear]:

@@ -91,6 +91,8 @@ def linear_evaluation(ctx: TaskContext, features: dict[str, torch.Tensor] | None
     Returns test probabilities and what a joint "-3S" classifier needs."""
     cfg = ctx.task_config
     features = features if features is not None else frozen_features(ctx)  # seeds; the head's init follows
+    if cfg.linear_standardize:
+        features = protocols.standardized(features)
     labels = torch.from_numpy(ctx.train_cache.manifest["label"].to_numpy()[ctx.train_rows].astype(np.int64))
     classes = ctx.train_cache.num_classes
     heads = protocols.train_linear([features["train"]], labels, classes, cfg, ctx.seed)

@@ -137,3 +137,51 @@ def test_hitrs_code_finetune_and_crossclr_linear_run_end_to_end(monkeypatch, one
         outputs.append(out)
     metrics = recognition.combine_streams(outputs, ctx).metrics
     assert 0.0 <= metrics["linear_top1"] <= 100.0 and "top1" in metrics
+
+
+def _ill_scaled(seed: int = 0):
+    """4 separable classes hidden in features far from zero with a 1e-3 spread, as an untrained
+    or unnormalised encoder gives them."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(64) % 4
+    centres = torch.randn(4, 12, generator=g)
+    signal = centres[labels] + 0.3 * torch.randn(64, 12, generator=g)
+    return 40.0 + 1e-3 * signal, labels
+
+
+def test_standardized_uses_the_training_statistics_for_every_part():
+    train = _ill_scaled()[0].double()
+    test = train[:10] + 2e-3
+    out = protocols.standardized({"train": train, "test": test})
+    torch.testing.assert_close(out["train"].mean(0), torch.zeros(12, dtype=train.dtype), atol=1e-9, rtol=0)
+    torch.testing.assert_close(out["train"].std(0, unbiased=False), torch.ones(12, dtype=train.dtype), atol=1e-9, rtol=0)
+    shift = 2e-3 / train.std(0, unbiased=False)
+    torch.testing.assert_close(out["test"], out["train"][:10] + shift, atol=1e-6, rtol=0)
+    single = protocols.standardized({"train": train.float()})["train"]  # float32 in, float32 out, as precise
+    assert single.dtype == torch.float32
+    torch.testing.assert_close(single.mean(0), torch.zeros(12), atol=1e-5, rtol=0)
+
+
+def test_standardized_linear_evaluation_ignores_a_per_dimension_affine_change():
+    """z-scoring makes the probe see the same inputs whatever offset and positive scale each
+    feature dimension has; a constant dimension (an untrained unit) becomes zero, not NaN."""
+    train, _ = _ill_scaled()
+    scale, offset = torch.linspace(0.01, 100.0, 12), torch.linspace(-300.0, 300.0, 12)
+    a = protocols.standardized({"train": train.double()})["train"]
+    b = protocols.standardized({"train": train.double() * scale + offset})["train"]
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    constant = protocols.standardized({"train": torch.full((8, 3), 7.0)})["train"]
+    assert torch.equal(constant, torch.zeros(8, 3))
+
+
+def test_linear_standardize_is_off_in_paper_and_rescues_ill_scaled_features():
+    assert make_run_config("paper").recognition.linear_standardize is False
+    train, labels = _ill_scaled()
+    cfg = RecognitionConfig(linear_lr=0.01, linear_epochs=30, batch_size=16)
+
+    def accuracy(features):
+        torch.manual_seed(0)
+        heads = protocols.train_linear([features], labels, 4, cfg, seed=0)
+        return (protocols.linear_probs(heads, [features]).argmax(1) == labels.numpy()).mean()
+    assert accuracy(train) <= 0.5          # raw: one learning rate cannot fit this scale
+    assert accuracy(protocols.standardized({"train": train})["train"]) >= 0.9

@@ -81,10 +81,7 @@ def test_ci_tables_have_no_empty_cell(ci_results):
     assert "Zero-velocity †" in table2 and "not from the paper" in table2
 
 
-@pytest.mark.parametrize("variant", ["mcc", "crossclr",
-                                     pytest.param("hitrs", marks=pytest.mark.xfail(strict=True, reason=(
-                                         "known gap (issue 13): Hi-TRS's ci downstream models predict a "
-                                         "near-constant class; only its pretext metrics carry signal")))])
+@pytest.mark.parametrize("variant", ["mcc", "crossclr", "hitrs"])
 def test_baseline_metrics_carry_signal(baseline, variant):
     """Chance on 16 classes is 6.25 %: fine-tuned and linear top-1 at 100 % labels, and detection
     at 100 %, are well above it in the committed baseline."""

@@ -1,4 +1,4 @@
-"""Hi-TRS input options of the suite, on in `small`, off in `paper` and `ci`: ``center_input``
+"""Hi-TRS input options of the suite, on in `small` and `ci`, off in `paper`: ``center_input``
 (where the actor stands is not input) and ``motion_scale`` (the motion stream in a usable range)."""
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ def test_pretext_metrics_see_the_input_as_pre_training_does(center):
     assert before and same == center
 
 
-def test_only_small_centres_and_scales_motion():
-    assert make_config("small").center_input and make_config("small").motion_scale > 1
-    for profile in ("paper", "ci"):
-        assert not make_config(profile).center_input and make_config(profile).motion_scale == 1
+@pytest.mark.parametrize("profile", ["small", "ci"])
+def test_the_cpu_profiles_centre_and_scale_motion_and_paper_does_not(profile):
+    assert make_config(profile).center_input and make_config(profile).motion_scale > 1
+    assert not make_config("paper").center_input and make_config("paper").motion_scale == 1
 
 
 @pytest.mark.parametrize("stream,factor", [("motion", 30.0), ("joint", 1.0), ("bone", 1.0)])
