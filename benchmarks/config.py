@@ -99,13 +99,10 @@ class PredictionConfig:
     loss: str = "mse"                 # training loss: mse (supplementary) | mpjpe (the metric's own distance)
     warmup_frames: int = 0            # last observed frames the decoder LSTM reads before it predicts
     relative_input: bool = False      # the LSTM reads poses as offsets from the last observed pose
-    grad_clip: float = 0.0            # grad-norm clip (0 = none, as the supplementary; Martinez et al. clip at 5)
 
     def __post_init__(self):
         if self.loss not in PREDICTION_LOSSES:
             raise ValueError(f"prediction.loss: {self.loss!r} unknown; choose one of {', '.join(PREDICTION_LOSSES)}")
-        if self.grad_clip < 0:
-            raise ValueError(f"prediction.grad_clip must be >= 0 (0 = no clipping), got {self.grad_clip}")
         if not 0 <= self.warmup_frames < self.observe:
             raise ValueError(f"prediction.warmup_frames: {self.warmup_frames} must lie in 0..observe-1 "
                              f"(0..{self.observe - 1})")

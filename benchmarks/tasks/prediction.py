@@ -138,7 +138,7 @@ def run(ctx: TaskContext) -> TaskOutput:
         return training_loss(predicted.float(), windows[:, cfg.observe:], cfg.loss)
 
     rate = fit(model, model.parameters(), optimizer, scheduler, cfg.epochs, epoch_batches, loss_of_batch, ctx,
-               desc=f"prediction {ctx.method_name}", grad_clip=cfg.grad_clip)
+               desc=f"prediction {ctx.method_name}")
     return _evaluate(lambda batches: predict_batches(model, batches, ctx), test_rows, ctx, rate)
 
 
