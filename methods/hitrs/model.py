@@ -6,14 +6,12 @@ from dataclasses import dataclass
 import torch
 
 from datasets.precision import float32_island
-from datasets.preprocess import SPINE_BASE, centre
-from datasets.streams import to_stream
 from methods import register
 from methods.base import SkeletonMethod
 from plumbing.rank import rank
 
 from .config import HiTRSConfig, make_config
-from .network import HiTRSNet
+from .network import HiTRSNet, model_input, model_stream, stream_scale
 from .pretext import pretext_losses
 
 
@@ -93,23 +91,14 @@ class HiTRS(SkeletonMethod):
                 self._pending_states[key] = value
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
-        """float32 joints ``(B, T, M, 25, 3)``; with ``center_input`` every present body is moved
-        by body 1's spine base in frame 0, so where the actor stands in the room is not input."""
-        x = x.float()
-        if not self.config.center_input:
-            return x
-        return centre(x, torch.zeros(len(x), dtype=torch.long, device=x.device), joint=SPINE_BASE)
+        return model_input(x, self.config)
 
     @property
     def _stream_scale(self) -> float:
-        """``motion_scale`` on the motion stream (1 in the reference: metres per frame, some 30
-        times smaller than the centred joints), 1 on the others."""
-        return self.config.motion_scale if self.config.stream == "motion" else 1.0
+        return stream_scale(self.config)
 
     def _stream(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """The configured stream of ``_input``'s joints, times ``_stream_scale``."""
-        s = to_stream(x, self.config.stream, lengths)
-        return s * self._stream_scale if self._stream_scale != 1 else s
+        return model_stream(x, self.config, lengths)
 
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

@@ -8,11 +8,34 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from datasets.preprocess import SPINE_BASE, centre
 from datasets.streams import to_stream
 
 from .config import HiTRSConfig
 from .encoder import HiTRSEncoder
 from .pretext import PretextHeads
+
+
+def model_input(x: torch.Tensor, cfg: HiTRSConfig) -> torch.Tensor:
+    """float32 joints ``(B, T, M, 25, 3)``; with ``center_input`` every present body is moved
+    by body 1's spine base in frame 0, so where the actor stands in the room is not input."""
+    x = x.float()
+    if not cfg.center_input:
+        return x
+    return centre(x, torch.zeros(len(x), dtype=torch.long, device=x.device), joint=SPINE_BASE)
+
+
+def stream_scale(cfg: HiTRSConfig) -> float:
+    """``motion_scale`` on the motion stream (1 in the reference: metres per frame, some 30
+    times smaller than the centred joints), 1 on the others."""
+    return cfg.motion_scale if cfg.stream == "motion" else 1.0
+
+
+def model_stream(x: torch.Tensor, cfg: HiTRSConfig, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """The configured stream of ``model_input``'s joints, times ``stream_scale``."""
+    s = to_stream(x, cfg.stream, lengths)
+    scale = stream_scale(cfg)
+    return s * scale if scale != 1 else s
 
 
 class HiTRSNet(nn.Module):
@@ -25,7 +48,8 @@ class HiTRSNet(nn.Module):
 
 
 class HiTRSClassifier(nn.Module):
-    """Recognition model: raw joints -> stream -> two-body video embedding -> Linear head."""
+    """Recognition model: raw joints -> stream -> two-body video embedding -> Linear head; the
+    input options (``center_input``, ``motion_scale``) apply as in the ``HiTRS`` method."""
 
     def __init__(self, cfg: HiTRSConfig, num_classes: int):
         super().__init__()
@@ -36,5 +60,5 @@ class HiTRSClassifier(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``x`` float (B, T, 2, 25, 3) zero-padded raw joints, ``lengths`` (B,) -> logits (B, classes)."""
         lengths = lengths.to(x.device).long()
-        stream = to_stream(x, self.cfg.stream, lengths)
+        stream = model_stream(model_input(x, self.cfg), self.cfg, lengths)
         return self.head(self.net.encoder.video_embedding(stream, lengths))

@@ -82,3 +82,20 @@ def test_masked_joint_error_is_reported_in_unscaled_millimetres():
 def test_bad_motion_scale_names_the_key():
     with pytest.raises(ValueError, match="motion_scale"):
         make_config("small", motion_scale=0)
+
+
+@pytest.mark.parametrize("stream", ["joint", "motion"])
+def test_the_reference_layout_classifier_reads_its_input_as_the_method_does(stream):
+    """``HiTRSClassifier`` (the reference ``Hi_TRS_AR`` layout) with the method's weights gives
+    the method's embedding under the input options, not the raw stream's."""
+    from methods.hitrs import HiTRSClassifier
+    method = methods.create("hitrs", "ci", stream=stream, center_input=True, motion_scale=30.0).eval()
+    classifier = HiTRSClassifier(method.config, num_classes=5).eval()
+    classifier.net.load_state_dict(method.net.state_dict())
+    x, lengths = smooth_batch(b=3, t=40, bodies=2)
+    with torch.no_grad():
+        expected = classifier.head(method.video_embedding(x + SHIFT, lengths))
+        torch.testing.assert_close(classifier(x + SHIFT, lengths), expected, rtol=1e-5, atol=1e-6)
+        raw = methods.create("hitrs", "ci", stream=stream, center_input=False, motion_scale=1.0).eval()
+        raw.net.load_state_dict(method.net.state_dict())
+        assert not torch.allclose(classifier.head(raw.video_embedding(x + SHIFT, lengths)), expected, atol=1e-4)
