@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.config import make_run_config
 from benchmarks.perf import __main__ as perf_cli
 from benchmarks.perf import estimate, hardware, lengths, report
 from benchmarks.perf.measure import Pattern, _Prefetch, measure
@@ -54,7 +55,7 @@ def test_ci_run_writes_device_tagged_rows(ci_result):
     by = {(r["phase"], r["pattern"]): r for r in data["rows"]}
     assert by["pretrain", "ours"]["epoch_samples"] == estimate.NTU60_XSUB_TRAIN_BODIES   # single bodies
     assert by["finetune", "ours"]["epoch_samples"] == estimate.NTU60_XSUB_TRAIN
-    assert by["finetune", "ours"]["batch_size"] == 32                 # recognition ci batch
+    assert by["finetune", "ours"]["batch_size"] == make_run_config("ci").recognition.batch_size
     # both patterns time the same samples (one epoch of the same bank)
     assert by["finetune", "ours"]["mean_length"] == by["finetune", "reference"]["mean_length"]
     assert by["pretrain", "reference"]["pattern_settings"]["data_parallel"] is True

@@ -14,6 +14,7 @@ import pytest
 
 import datasets
 from benchmarks import run
+from benchmarks.config import make_run_config
 from benchmarks.runner.records import load_records
 from tests.support import CACHE
 
@@ -71,7 +72,9 @@ def test_records_state_the_protocol(plugin_run):
     _, out, _, _ = plugin_run
     by = {(r["task"], r["label_fraction"]): r for r in load_records(out) if r["variant"] == "framepose"}
     rec = by[("recognition", 1.0)]["protocol"]
-    assert rec["input_frames"] == {"max": 64, "resampled_to": None} and rec["eval_batch_size"] == 32
+    ci = make_run_config("ci").recognition
+    assert rec["input_frames"] == {"max": ci.max_frames, "resampled_to": None}
+    assert rec["eval_batch_size"] == ci.batch_size
     assert rec["world_size"] == 1 and rec["pretrained"] is True
     assert rec["encoder"]["top1"] == "fine-tuned"
     assert rec["encoder"]["linear_top1"] == rec["encoder"]["knn_top1"] == "frozen"
