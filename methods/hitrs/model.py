@@ -11,7 +11,7 @@ from methods.base import SkeletonMethod
 from plumbing.rank import rank
 
 from .config import HiTRSConfig, make_config
-from .network import HiTRSNet, model_input, model_stream, stream_scale
+from .network import HiTRSNet, input_stream, model_input, model_stream, stream_scale
 from .pretext import pretext_losses
 
 
@@ -90,16 +90,6 @@ class HiTRS(SkeletonMethod):
             else:
                 self._pending_states[key] = value
 
-    def _input(self, x: torch.Tensor) -> torch.Tensor:
-        return model_input(x, self.config)
-
-    @property
-    def _stream_scale(self) -> float:
-        return stream_scale(self.config)
-
-    def _stream(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return model_stream(x, self.config, lengths)
-
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Augment (training mode) -> stream -> mask -> one forward with the tasks of ``levels``.
@@ -118,12 +108,12 @@ class HiTRS(SkeletonMethod):
             x, lengths = split_bodies(x, lengths)
         gen = self.generator(x.device)
         with float32_island(x):  # augmentation and stream conversion: float32 coordinates
-            x = self._input(x)
+            x = model_input(x, self.config)
             if self.training and cfg.aug_p > 0:
                 from datasets.augment import hitrs_augment
                 x, lengths = hitrs_augment(x, lengths, gen, p=cfg.aug_p, spatial=cfg.aug_spatial,
                                            temporal=cfg.aug_temporal)
-            s = self._stream(x, lengths)[:, :, 0]
+            s = model_stream(x, self.config, lengths)[:, :, 0]
         loss, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, cfg, gen)
         logs = self._in_stream_units(logs)
         logs["loss"] = loss.detach()
@@ -131,9 +121,10 @@ class HiTRS(SkeletonMethod):
         return loss, dict(zip(logs, values))
 
     def _in_stream_units(self, logs: dict) -> dict:
-        """The masked-joint error back in millimetres of the unscaled stream (``_stream_scale``)."""
-        if self._stream_scale != 1 and "mjp/err_mm" in logs:
-            logs = {**logs, "mjp/err_mm": logs["mjp/err_mm"] / self._stream_scale}
+        """The masked-joint error back in millimetres of the unscaled stream (``stream_scale``)."""
+        scale = stream_scale(self.config)
+        if scale != 1 and "mjp/err_mm" in logs:
+            logs = {**logs, "mjp/err_mm": logs["mjp/err_mm"] / scale}
         return logs
 
     #: pretext log -> reported pretext metric (percent accuracies, millimetres)
@@ -152,7 +143,7 @@ class HiTRS(SkeletonMethod):
             if x.shape[2] > 1:
                 from datasets.preprocess import split_bodies
                 x, lengths = split_bodies(x, lengths)
-            s = self._stream(self._input(x), lengths)[:, :, 0]   # as pre-training sees it
+            s = input_stream(x, self.config, lengths)[:, :, 0]   # as pre-training sees it
             logs = self._in_stream_units(pretext_losses(self.net.encoder, self.net.heads, s, lengths,
                                                         self.config, generator)[1])
         finally:
@@ -186,16 +177,16 @@ class HiTRS(SkeletonMethod):
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """V-TRS fuse token per body, (body 1 + body 2) / 2 (a missing body is zeros, still encoded)."""
         lengths = lengths.to(x.device).long()
-        return self.net.encoder.video_embedding(self._stream(self._input(x), lengths), lengths)
+        return self.net.encoder.video_embedding(input_stream(x, self.config, lengths), lengths)
 
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS fuse token of the 7-frame clip per body, (body 1 + body 2) / 2. The stream is
         computed on the clip as given (motion = difference of consecutive clip frames)."""
-        return self.net.encoder.clip_embedding(self._stream(self._input(clips)))
+        return self.net.encoder.clip_embedding(input_stream(clips, self.config))
 
     def detection_frames(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The stream over whole videos (motion x_t - x_(t-1) as in pre-training)."""
-        return self._stream(self._input(x), lengths.to(x.device).long())
+        return input_stream(x, self.config, lengths.to(x.device).long())
 
     def detection_clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS embedding of windows already in the stream."""

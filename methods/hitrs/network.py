@@ -38,6 +38,11 @@ def model_stream(x: torch.Tensor, cfg: HiTRSConfig, lengths: torch.Tensor | None
     return s * scale if scale != 1 else s
 
 
+def input_stream(x: torch.Tensor, cfg: HiTRSConfig, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Raw joints -> the stream the encoder reads (``model_input``, then ``model_stream``)."""
+    return model_stream(model_input(x, cfg), cfg, lengths)
+
+
 class HiTRSNet(nn.Module):
     """Encoder (F/C/V-TRS) + the four pretext heads."""
 
@@ -60,5 +65,5 @@ class HiTRSClassifier(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``x`` float (B, T, 2, 25, 3) zero-padded raw joints, ``lengths`` (B,) -> logits (B, classes)."""
         lengths = lengths.to(x.device).long()
-        stream = model_stream(model_input(x, self.cfg), self.cfg, lengths)
+        stream = input_stream(x, self.cfg, lengths)
         return self.head(self.net.encoder.video_embedding(stream, lengths))

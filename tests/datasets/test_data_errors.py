@@ -184,7 +184,6 @@ def test_fuzz_pku_labels(raw):
     _check_or_format_error(lambda r: read_pku_labels(None, raw=r), raw, check)
 
 
-
 def _with_value(raw: bytes, line: int, position: int, value: str) -> bytes:
     """``raw`` with the ``position``-th number of 1-based ``line`` replaced by ``value``."""
     lines = raw.decode().splitlines()
