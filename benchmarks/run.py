@@ -19,15 +19,15 @@ import datasets
 import methods
 from datasets.subsets import make_subset
 from plumbing.config import config_hash, to_dict
-from plumbing.files import atomic_write_json
-from plumbing.locks import LockBusyError, file_lock
+from plumbing.files import UnsafePathError, atomic_write_json, path_under
+from plumbing.locks import LockBusyError, LockPathError, file_lock
 
 from .engine import distributed, precision, pretext
 from .engine.data import sequence_set
 from .engine.pretrain import DivergedError, PretrainInterrupted, load_pretrained, pretrain
 from .runner import cli, plan, preflight, protocol, records, smoke
 from .runner.cli import UsageError
-from .runner.outputs import OutputError, check_output_dir
+from .runner.outputs import OutputError, check_output_dir, one_line
 from .runner.parallel import claim, run_workers, worker_count
 from .tasks import TaskContext, detection, prediction, recognition
 
@@ -96,7 +96,7 @@ class Runner:
         if not job.needs_pretraining:
             return None
         pid = plan.pretrain_id(job, data.ntu, self.run_cfg, precision=self.precision(job.method))
-        folder = self.opts.out / "pretrain" / pid
+        folder = path_under(self.opts.out, "pretrain", pid)   # checked before training (outputs.py); again here
         # two single-process runs sharing --out: the second waits, then reuses the first's result
         lock_path = folder.parent / f".{pid}.lock"
         lock = file_lock(lock_path) if not self.dist.enabled else self._job_lock(lock_path, pid)
@@ -177,7 +177,8 @@ class Runner:
              pretext_metrics: dict[str, float] | None = None) -> tuple:
         cache = data.for_task(run.task)
         task_cfg = getattr(self.run_cfg, run.task)
-        subset = make_subset(cache, task_cfg.split, run.fraction, SUBSET_SEED, self.opts.out / "subsets")
+        subset = make_subset(cache, task_cfg.split, run.fraction, SUBSET_SEED, self.opts.out / "subsets",
+                             root=self.opts.out)
         train_rows, test_rows = np.asarray(subset.indices), cache.indices(task_cfg.split, "test")
         if self.opts.smoke:
             train_rows, test_rows = (smoke.rows(run.task, cache, r, task_cfg) for r in (train_rows, test_rows))
@@ -228,7 +229,12 @@ class Runner:
         config = plan.resolved_config(job, run.task, self.run_cfg)
         if self.opts.smoke:
             config["smoke"] = to_dict(smoke.SMOKE)
-        artifacts = records.write_artifacts(self.opts.out, run_id, out.artifacts)
+        try:   # the metrics are worth more than their artifacts: a failed artifact write keeps the record
+            artifacts = records.write_artifacts(self.opts.out, run_id, out.artifacts)
+        except (OSError, UnsafePathError) as err:
+            print(f"[run] artifacts of {run_id} not written ({one_line(err)}); the record is kept without them",
+                  file=sys.stderr)
+            artifacts = {}
         record = records.Record(
             run_id=run_id, method=job.method, variant=variant, stream=stream, levels=job.levels, task=run.task,
             dataset=cache.dataset, split=getattr(self.run_cfg, run.task).split, label_fraction=run.fraction,
@@ -314,19 +320,34 @@ def execute(runner: Runner, mine: plan.Plan, data: plan.Data, argv: list[str], w
     except DivergedError as err:
         print(f"[run] diverged: {err}", file=sys.stderr)
         return 1, runner.written
+    except (OSError, UnsafePathError, LockPathError) as err:   # an output went bad during the run
+        print(f"[run] stopped: {one_line(err)}; finished runs are kept in {runner.opts.out / 'records'}; fix that "
+              "and run the same command again", file=sys.stderr)
+        return 1, runner.written
 
 
-def finish(opts: cli.Options, written: list[dict]) -> None:
-    """Summary CSV, tables and report from every record in --out, and the printed summary."""
-    records.write_summary(opts.out)
+def finish(opts: cli.Options, written: list[dict]) -> int:
+    """Summary CSV, tables and report from every record in --out, and the printed summary.
+    The records are already written: a failure here is one line naming what to fix (exit 1)."""
+    code = 0
+    try:
+        records.write_summary(opts.out)
+    except Exception as err:  # noqa: BLE001 - a summary problem must not hide finished runs
+        code = 1
+        print(f"[run] summary not written ({one_line(err)}); the records are kept in {opts.out / 'records'}; "
+              f"fix that and run 'python -m reports.summary --results {opts.out}'", file=sys.stderr)
     if opts.report:
         try:
             from reports.build import build
-            build(opts.out, opts.out / "report")
-        except Exception as err:  # a report problem must not hide finished runs
-            print(f"[run] report not built: {err}", file=sys.stderr)
+            build(opts.out, path_under(opts.out, "report"))
+        except Exception as err:  # noqa: BLE001 - a report problem must not hide finished runs
+            code = 1
+            print(f"[run] report not built ({one_line(err)}); the records are kept in {opts.out / 'records'}; "
+                  f"fix that and run 'python -m reports.build --results {opts.out} --out {opts.out / 'report'}'",
+                  file=sys.stderr)
     print(("\nSMOKE (not results)\n" if opts.smoke else "\n") + summary_table(written))
     print(f"\n[run] {len(written)} records in {opts.out / 'records'}; summary {opts.out / 'summary.csv'}")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,7 +377,9 @@ def main(argv: list[str] | None = None) -> int:
             from .perf.estimate import print_estimate
             print_estimate(mine, opts, profile, runner.run_cfg, data, workers)
             return 0
-        check_output_dir(opts.out)
+        pids = [plan.pretrain_id(j, data.ntu, runner.run_cfg, precision=runner.precision(j.method))
+                for j in mine.jobs if j.needs_pretraining]
+        check_output_dir(opts.out, pretrain_ids=pids, report=opts.report and lead)
     except (UsageError, OutputError) as err:
         cli.fail(str(err))
     if opts.deterministic:
@@ -365,9 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     code, written = execute(runner, mine, data, argv, workers)
     if code:
         return code
-    if lead:
-        finish(opts, written)
-    return 0
+    return finish(opts, written) if lead else 0
 
 
 if __name__ == "__main__":

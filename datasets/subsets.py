@@ -10,6 +10,8 @@ Rules (protocols.md):
 - detection (PKU-layout) caches: by VIDEO: max(1, round(f * videos)) training videos.
 - which samples: the ones with the smallest keyed hash ``blake2b(seed, name)``, so a subset
   depends only on (seed, names), not on the order of the cache.
+- file names end with the first 16 hex digits of the file's sha256 (content-addressed): a
+  record's subset sha256 always matches the file it names.
 """
 from __future__ import annotations
 
@@ -60,14 +62,37 @@ def stratified_counts(class_sizes: np.ndarray, fraction: float) -> np.ndarray:
     return base
 
 
-def _file_name(cache: SkeletonCache, split: str, fraction: float, seed: int) -> str:
+DIGEST_CHARS = 16   # hex digits of the content's sha256 in the file name
+
+
+def _file_name(cache: SkeletonCache, split: str, fraction: float, seed: int, sha256: str) -> str:
+    """``<dataset>_<split>_<pct>pct_seed<seed>_<sha256[:16]>.txt``: content-addressed, so two
+    subsets that differ (0.4999999 and 0.5, or two caches of one name) never share a file."""
     check_name(cache.dataset, f"{cache.path}: dataset name")  # it comes from the cache's meta.json
     check_name(split, "split name")
-    return f"{cache.dataset}_{split}_{fraction * 100:g}pct_seed{int(seed)}.txt"
+    return f"{cache.dataset}_{split}_{fraction * 100:.12g}pct_seed{int(seed)}_{sha256[:DIGEST_CHARS]}.txt"
 
 
-def make_subset(cache: SkeletonCache, split: str, fraction: float, seed: int, out_dir) -> Subset:
-    """Draw the subset, write it (atomically) to ``out_dir`` and return it with its sha256."""
+def _write_once(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to its content-addressed ``path``; a file already there must hold the same
+    bytes (a different one is a hash-prefix collision or an edited file: refused, kept)."""
+    if path.is_file() and not path.is_symlink():
+        try:
+            same = path.read_bytes() == blob
+        except OSError:
+            same = False
+        if same:
+            return
+        raise FileExistsError(f"{path}: a different subset file already has this name (edited, or a "
+                         "sha256-prefix collision); move it away and run again")
+    atomic_write_bytes(path, blob)
+
+
+def make_subset(cache: SkeletonCache, split: str, fraction: float, seed: int, out_dir, root=None) -> Subset:
+    """Draw the subset, write it (atomically) to ``out_dir`` and return it with its sha256.
+
+    ``root`` (default ``out_dir``): the folder the file must stay under once every symlink is
+    resolved (the runner passes ``--out``, so a ``subsets`` link out of it is refused)."""
     fraction = float(fraction)
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
@@ -93,9 +118,14 @@ def make_subset(cache: SkeletonCache, split: str, fraction: float, seed: int, ou
     chosen = np.sort(chosen).astype(np.int64)
     chosen_names = sorted(cache.manifest["name"].to_numpy(dtype=object)[chosen].tolist())
     blob = "".join(n + "\n" for n in chosen_names).encode()
-    path = path_under(out_dir, _file_name(cache, split, fraction, seed))
-    atomic_write_bytes(path, blob)
-    return Subset(chosen_names, chosen, path, hashlib.sha256(blob).hexdigest(), split, fraction, int(seed))
+    digest = hashlib.sha256(blob).hexdigest()
+    name = _file_name(cache, split, fraction, seed, digest)
+    if root is None:
+        path = path_under(out_dir, name)
+    else:   # out_dir below root: every level from root down is resolved and verified
+        path = path_under(root, *Path(out_dir).relative_to(root).parts, name)
+    _write_once(path, blob)
+    return Subset(chosen_names, chosen, path, digest, split, fraction, int(seed))
 
 
 def load_subset(cache: SkeletonCache, path) -> Subset:

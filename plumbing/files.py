@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -31,13 +32,19 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+class UnsafePathError(ValueError):
+    """An output path that would leave its base folder (a link out, '..', an absolute part), or
+    a file / link where a folder is written."""
+
+
 def path_under(base, *parts: str) -> Path:
-    """``base/part/...``, refusing any result that would leave ``base`` (absolute parts, '..', links)."""
+    """``base/part/...``, refusing any result that would leave ``base`` (absolute parts, '..', links):
+    the path is resolved at every level, so a link anywhere below ``base`` cannot lead out."""
     base = Path(base)
     path = base.joinpath(*parts)
     root = base.resolve()
     if not path.resolve().is_relative_to(root):
-        raise ValueError(f"{path}: refusing to write outside {base}")
+        raise UnsafePathError(f"{path}: refusing to write outside {base}")
     return path
 
 
@@ -55,6 +62,76 @@ def check_writable_folder(out, flag: str) -> Path:
         raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err}); "
                          f"choose a writable folder with {flag}") from None
     return out
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root)
+
+
+def _probe(folder: Path, flag: str, root: Path) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise UnsafePathError(f"{flag} {root}: cannot write in {folder} ({err.strerror or err}); fix its "
+                         f"permissions or choose another {flag}") from None
+
+
+def check_output_paths(root, folders=(), files=(), flag: str = "--out", locks=()) -> None:
+    """Refuse, before any work, an output tree whose run would fail or write elsewhere: each
+    relative folder in ``folders`` (and each folder above it) must be absent or a writable
+    directory that stays under ``root`` once every symlink is resolved; each file in ``files``
+    must be absent or a regular file that stays under ``root`` (never a folder, a FIFO, or a link
+    out). ``root`` itself must already be checked (``check_writable_folder``). ValueError, one
+    line naming the path and what to do."""
+    root = Path(root)
+    real_root = root.resolve()
+    probed: set[Path] = set()
+
+    def walk(parts: tuple[str, ...]) -> bool:
+        """Check each existing folder from ``root`` down; False when one is absent."""
+        path = root
+        for part in parts:
+            path = path / part
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return False
+            except OSError as err:
+                raise UnsafePathError(f"{flag} {root}: cannot inspect {path} ({err.strerror or err})") from None
+            if stat.S_ISLNK(st.st_mode) and not _inside(path, real_root):
+                raise UnsafePathError(f"{flag} {root}: {path} is a link to {path.resolve()}, outside {flag}; "
+                                 f"remove the link or choose another {flag}")
+            if not path.is_dir():
+                what = "a file" if path.exists() else "a dangling link"
+                raise UnsafePathError(f"{flag} {root}: {path} is {what} where the run writes a folder; "
+                                 f"move or delete it, or choose another {flag}")
+            if path.resolve() not in probed:
+                probed.add(path.resolve())
+                _probe(path, flag, root)
+        return True
+
+    for rel in folders:
+        walk(Path(rel).parts)
+    for rel in [*files, *locks]:
+        rel = Path(rel)
+        if not walk(rel.parent.parts):
+            continue
+        path = root / rel
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode) and str(rel) in map(str, locks):
+            raise UnsafePathError(f"{flag} {root}: {path} is a link where the run keeps a lock file; "
+                             f"delete the link or choose another {flag}")
+        if stat.S_ISLNK(st.st_mode) and not _inside(path, real_root):
+            raise UnsafePathError(f"{flag} {root}: {path} is a link to {path.resolve()}, outside {flag}; "
+                             f"remove the link or choose another {flag}")
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise UnsafePathError(f"{flag} {root}: {path} is {what} where the run writes a file; "
+                             f"move or delete it, or choose another {flag}")
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

@@ -50,8 +50,16 @@ class Options:
     smoke: bool = False
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (``error: ...``, exit code 2), like every other refusal."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see 'python -m benchmarks.run --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m benchmarks.run",
         description="Pre-train (once, cached), then run action recognition, detection (mAP_a/mAP_v) and "
                     "motion prediction (MPJPE) at each label fraction; one JSON record per run under --out.",
@@ -75,8 +83,8 @@ def parser() -> argparse.ArgumentParser:
                         "for every method). Default: with --task all Hi-TRS's 8 sets of Table 3 and every method's "
                         "random-init reference, else each method's pre-trained default (F+C+V); given, it narrows")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
-    p.add_argument("--out", default="results", type=Path, help="results folder (records, artifacts, pre-training cache)")
-    p.add_argument("--cache-dir", default=".cache", type=Path, help="where the synthetic world is generated")
+    p.add_argument("--out", default="results", help="results folder (records, artifacts, pre-training cache)")
+    p.add_argument("--cache-dir", default=".cache", help="where the synthetic world is generated")
     p.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE", dest="overrides",
                    help="override any config value, e.g. recognition.epochs_pretrained=5, hitrs.d_model=64, "
                         "detection.postprocess=argmax_runs; repeatable")
@@ -143,8 +151,19 @@ def _split(value: str, flag: str) -> list[str]:
     return items
 
 
+def _folder(value: str, flag: str) -> Path:
+    """A folder flag's value; an empty one (``--out ""``) would mean the current directory."""
+    if not value.strip():
+        raise UsageError(f"{flag} '': empty folder name (it would write into the current directory); "
+                         f"give a folder, e.g. {flag} {'results' if flag == '--out' else '.cache'}")
+    if "\0" in value:
+        raise UsageError(f"{flag} {value!r}: a folder name cannot hold a NUL character")
+    return Path(value)
+
+
 def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
     args = parser().parse_args(argv)
+    out, cache_dir = _folder(args.out, "--out"), _folder(args.cache_dir, "--cache-dir")
     methods = available_methods if args.method == "all" else _split(args.method, "--method")
     for m in methods:
         if m not in available_methods:
@@ -204,7 +223,7 @@ def parse(argv: list[str] | None, available_methods: list[str]) -> Options:
             raise UsageError(f"--set {item}: expected SCOPE.KEY=VALUE, e.g. recognition.epochs_pretrained=5")
         overrides.setdefault(scope, {})[name] = value
     return Options(methods=methods, tasks=tasks, profile=args.profile, data=data, fractions=fractions, seeds=seeds,
-                   streams=streams, levels=levels, device=args.device, out=args.out, cache_dir=args.cache_dir,
+                   streams=streams, levels=levels, device=args.device, out=out, cache_dir=cache_dir,
                    fresh=args.fresh, compile=args.compile, dry_run=args.dry_run, deterministic=args.deterministic,
                    report=args.report, progress=args.progress, overrides=overrides,
                    task_all=args.task == "all", shard=_part(args.shard, "--shard"), workers=args.workers,

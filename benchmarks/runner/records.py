@@ -76,13 +76,14 @@ def write_artifacts(results: Path, run_id: str, artifacts: dict[str, Any]) -> di
             import io
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **artifacts[key])
-            atomic_write_bytes(folder / f"{key}.npz", buffer.getvalue())
+            atomic_write_bytes(path_under(results, "artifacts", run_id, f"{key}.npz"), buffer.getvalue())
             written[key] = str((folder / f"{key}.npz").relative_to(results))
     return written
 
 
 def write_record(results: Path, record: Record) -> Path:
-    return atomic_write_json(results / "records" / f"{check_name(record.run_id, 'run id')}.json", record.to_json())
+    return atomic_write_json(path_under(results, "records", f"{check_name(record.run_id, 'run id')}.json"),
+                             record.to_json())
 
 
 def load_records(results: Path) -> list[dict[str, Any]]:

@@ -99,7 +99,8 @@ def test_fractions_are_stratified_subsets_pinned_by_name(plugin_run):
         names = Path(by[f]["subset"]["path"]).read_text().split()
         rows = datasets.load_subset(cache, by[f]["subset"]["path"]).indices
         assert len(names) == counts[f] and set(cache.labels[rows]) == set(cache.labels[train])
-        assert Path(by[f]["subset"]["path"]).name == f"synthetic-ntu_xsub_{f * 100:g}pct_seed0.txt"
+        assert Path(by[f]["subset"]["path"]).name == (f"synthetic-ntu_xsub_{f * 100:g}pct_seed0_"
+                                                      f"{by[f]['subset']['sha256'][:16]}.txt")   # content-addressed
         assert 0.0 <= by[f]["metrics"]["knn_top1"] <= 100.0
 
 
