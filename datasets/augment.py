@@ -1,8 +1,9 @@
 """Skeleton augmentations on batched tensors ``x (B, T, M, V, C)`` + ``lengths (B,)``.
 
 Why batched: the pre-training loop augments whole batches on the accelerator, so every op
-here draws its random numbers with one ``torch.Generator`` (CPU or device; the draws are small
-and are moved to ``x.device``) and works on all samples at once, without per-sample Python.
+here draws its random numbers with one ``torch.Generator`` (on ``x``'s device for a sync-free
+step; ``None`` = the device's default RNG, what ``torch.compile`` can trace) and works on all
+samples at once, without per-sample Python, host reads or data-dependent shapes.
 
 Conventions
 - Frames ``t >= lengths[b]`` are padding and stay zero; ops that change a length return
@@ -46,13 +47,20 @@ REFERENCE_SPATIAL = ("scale", "noise", "shear")
 
 # ----------------------------------------------------------------------------- helpers
 def _rand(shape, generator: torch.Generator | None, device, dtype=torch.float32) -> torch.Tensor:
-    """U[0, 1) drawn on the generator's device, returned on ``device``."""
-    gdev = generator.device if generator is not None else torch.device("cpu")
+    """U[0, 1) from ``generator`` (None: the default RNG of ``device``, what compiled code draws
+    from), returned on ``device``; a generator on ``device`` keeps the draw off the host."""
+    gdev = generator.device if generator is not None else torch.device(device)
     return torch.rand(shape, generator=generator, device=gdev, dtype=dtype).to(device)
 
 
 def _uniform(shape, low: float, high: float, generator, device, dtype=torch.float32) -> torch.Tensor:
     return low + (high - low) * _rand(shape, generator, device, dtype)
+
+
+def host_readable(t: torch.Tensor) -> bool:
+    """Whether reading ``t``'s values costs nothing: a CPU tensor outside ``torch.compile``.
+    Value checks run only then; on an accelerator (or meta) they would stall the step."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def _check(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -63,7 +71,7 @@ def _check(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor
     lengths = torch.as_tensor(lengths, device=x.device).long().reshape(-1)
     if lengths.numel() != x.shape[0]:
         raise ValueError(f"lengths has {lengths.numel()} entries for a batch of {x.shape[0]}")
-    if bool((lengths < 0).any()) or bool((lengths > x.shape[1]).any()):
+    if host_readable(lengths) and (bool((lengths < 0).any()) or bool((lengths > x.shape[1]).any())):
         raise ValueError(f"lengths must lie in [0, T={x.shape[1]}], got {lengths.tolist()}")
     return lengths
 
@@ -93,11 +101,11 @@ def shear(x: torch.Tensor, generator: torch.Generator | None = None, r: float = 
     B, C = x.shape[0], x.shape[-1]
     if C != 3:
         raise ValueError(f"shear needs 3 coordinates, got C={C}")
-    off = _uniform((B, 6), -r, r, generator, x.device, x.dtype)
-    R = torch.eye(3, device=x.device, dtype=x.dtype).repeat(B, 1, 1)
-    rows = torch.tensor([0, 1, 2, 0, 1, 2], device=x.device)  # s1[0..2], then s2[0..2]
-    cols = torch.tensor([1, 0, 0, 2, 2, 1], device=x.device)
-    R[:, rows, cols] = off
+    off = _uniform((B, 6), -r, r, generator, x.device, x.dtype)   # s1[0..2], then s2[0..2]
+    one = torch.ones_like(off[:, 0])
+    R = torch.stack([torch.stack([one, off[:, 0], off[:, 3]], 1),      # built on the device:
+                     torch.stack([off[:, 1], one, off[:, 4]], 1),      # no index tensor from the host
+                     torch.stack([off[:, 2], off[:, 5], one], 1)], 1)
     with float32_island(x):  # an einsum is a matmul: autocast would round the coordinates to bf16
         return torch.einsum("btmvc,bdc->btmvd", x, R)
 
@@ -203,9 +211,9 @@ def hitrs_augment(x: torch.Tensor, lengths: torch.Tensor, generator: torch.Gener
                   temporal: Sequence[str] = TEMPORAL_OPS) -> tuple[torch.Tensor, torch.Tensor]:
     """With probability ``p`` per sample: one spatial op, then one temporal op (uniform choice).
 
-    Samples that are not selected are returned unchanged. Each op runs once on the subset of
-    samples that chose it (a loop over op names, never over samples). Always float32 math, also
-    under autocast (the caller's dtype is kept).
+    Samples that are not selected are returned unchanged. Each op runs once on the whole batch
+    and is kept by the samples that chose it (a loop over op names, never over samples; no
+    data-dependent shape). Always float32 math, also under autocast (the caller's dtype is kept).
     """
     with float32_island(x):
         return _hitrs_augment(x, lengths, generator, p, spatial, temporal)
@@ -223,13 +231,16 @@ def _hitrs_augment(x, lengths, generator, p, spatial, temporal):
     selected = _rand((B,), generator, x.device) < p
     s_pick = (_rand((B,), generator, x.device) * max(len(spatial), 1)).long()
     t_pick = (_rand((B,), generator, x.device) * max(len(temporal), 1)).long()
-    out, new_len = x.clone(), lengths.clone()
+    # every op runs on the whole batch and each sample keeps the result of the op it chose:
+    # fixed shapes and no host read (the draws of the samples that did not choose an op are
+    # discarded, so the distribution is the per-subset one, the random stream is not)
+    out, new_len = x, lengths
     for k, name in enumerate(spatial):
-        idx = torch.nonzero(selected & (s_pick == k)).flatten()
-        if idx.numel():
-            out[idx] = _apply_spatial(name, out[idx], new_len[idx], generator)
+        chosen = selected & (s_pick == k)
+        out = torch.where(chosen.view(-1, 1, 1, 1, 1), _apply_spatial(name, out, new_len, generator), out)
     for k, name in enumerate(temporal):
-        idx = torch.nonzero(selected & (t_pick == k)).flatten()
-        if idx.numel():
-            out[idx], new_len[idx] = _apply_temporal(name, out[idx], new_len[idx], generator)
+        chosen = selected & (t_pick == k)
+        moved, moved_len = _apply_temporal(name, out, new_len, generator)
+        out = torch.where(chosen.view(-1, 1, 1, 1, 1), moved, out)
+        new_len = torch.where(chosen, moved_len, new_len)
     return out, new_len

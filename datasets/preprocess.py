@@ -54,10 +54,12 @@ def resize_frames(x: torch.Tensor, lengths: torch.Tensor, size: int) -> torch.Te
     """
     B = x.shape[0]
     L = lengths.to(x.device).long()
-    # source positions in float64 like OpenCV (a (B, size) table, built on the CPU: MPS has no float64)
-    Lc = L.cpu()
+    # source positions in float64 like OpenCV: a (B, size) table on the batch's device (no
+    # host round trip); MPS has no float64, so there it is built on the CPU
+    on = torch.device("cpu") if x.device.type == "mps" else x.device
+    Lc = L.to(on)
     Lf = Lc.to(torch.float64)[:, None]
-    j = torch.arange(size, dtype=torch.float64)[None, :]
+    j = torch.arange(size, dtype=torch.float64, device=on)[None, :]
     src = ((j + 0.5) * Lf / size - 0.5).clamp(min=0)
     i0 = torch.floor(src).long()
     last = (Lc - 1).clamp(min=0)[:, None]

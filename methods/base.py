@@ -15,10 +15,20 @@ tensors' device. Downstream heads live in the runner; a method only produces emb
 from __future__ import annotations
 
 import abc
+import contextlib
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
+
+
+def optimizer_options(params) -> dict:
+    """``fused=True`` where every parameter is on CUDA (a few kernels per step for all
+    tensors, step counters on the device: no host read), else torch's default implementation
+    (CPU numbers stay what they were)."""
+    params = list(params)
+    return {"fused": True} if params and all(p.device.type == "cuda" for p in params) else {}
 
 
 class SkeletonMethod(nn.Module, abc.ABC):
@@ -51,11 +61,35 @@ class SkeletonMethod(nn.Module, abc.ABC):
     def __init__(self, config: Any):
         super().__init__()
         self.config = config
+        #: draw every random number from the device's default RNG instead of the method's own
+        #: generator: what ``torch.compile`` can trace, and the only RNG of the ``meta`` device
+        self.use_default_rng = False
+        self._capacities: dict[str, int] = {}
+
+    # ---- static shapes ------------------------------------------------------------------
+    def capacities(self, lengths: np.ndarray, frames: int, use: str) -> dict[str, int]:
+        """Host side, before a batch reaches the device: sizes of the packed tensors a step on
+        samples of these ``lengths`` (padded to ``frames``) needs, rounded up to a few values
+        (``methods.packing.bucket``) so that steps repeat their shapes. ``use``: "pretrain"
+        (``pretrain_loss``) or "embed" (``video_embedding``). Default: none (every shape
+        follows from the batch shape)."""
+        return {}
+
+    @contextlib.contextmanager
+    def static_shapes(self, capacities: dict[str, int]):
+        """Run the calls inside with these ``capacities`` (the engine's step sets them)."""
+        saved, self._capacities = self._capacities, dict(capacities)
+        try:
+            yield self
+        finally:
+            self._capacities = saved
 
     # ---- pre-training -------------------------------------------------------------------
     @abc.abstractmethod
-    def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total pre-training loss of one (micro-)batch and per-task logs (losses, accuracies)."""
+    def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total pre-training loss of one (micro-)batch and per-task logs (losses, accuracies)
+        as 0-d tensors on the device: the engine reads them every ``loop.log_every`` steps, so
+        computing a log never makes the host wait."""
 
     @abc.abstractmethod
     def configure_pretraining(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:

@@ -22,8 +22,9 @@ from torch import nn
 
 from plumbing.rank import rank_and_world
 
-from .base import SkeletonMethod
+from .base import SkeletonMethod, optimizer_options
 from .config import PretrainLoop
+from .rng import DeviceGenerators
 
 
 @torch.no_grad()
@@ -57,9 +58,12 @@ def gather_with_local_grad(t: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, m: float) -> None:
-    """``target <- m * target + (1 - m) * online`` over parameters (not buffers)."""
-    for p_t, p_o in zip(target.parameters(), online.parameters()):
-        p_t.mul_(m).add_(p_o.detach(), alpha=1.0 - m)
+    """``target <- m * target + (1 - m) * online`` over parameters (not buffers): one foreach
+    lerp over all tensors (a few kernels, not two per parameter)."""
+    targets = list(target.parameters())
+    onlines = [p.detach() for p in online.parameters()]
+    if targets:
+        torch._foreach_lerp_(targets, onlines, 1.0 - m)
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
@@ -96,12 +100,13 @@ class KeyQueue(nn.Module):
                 f"memory bank size K={self.size} is not a multiple of the key batch {n} "
                 "(micro-batch size x world size): choose the queue size and loop.batch_size so that "
                 "K % (batch x world) == 0 (the pre-training engine drops incomplete batches)")
-        p = int(self.ptr)
-        # out of place: a compiled graph may save the old buffer itself for its backward pass
-        # (AOTAutograd recomputes the clone in contrastive_logits), so writing into it would break
-        # that backward; a fresh tensor each step costs K x dim floats
-        self.keys = torch.cat([self.keys[:p], keys.to(self.keys.dtype), self.keys[p + n:]])
-        self.ptr.fill_((p + n) % self.size)
+        # the slots are computed on the device from the pointer (no host read, one shape for
+        # every step); out of place: a compiled graph may save the old buffer itself for its
+        # backward pass (AOTAutograd recomputes the clone in contrastive_logits), so writing
+        # into it would break that backward; a fresh tensor each step costs K x dim floats
+        slots = (self.ptr + torch.arange(n, device=self.ptr.device)) % self.size
+        self.keys = self.keys.index_copy(0, slots, keys.to(self.keys.dtype))
+        self.ptr.copy_((self.ptr + n) % self.size)
         return keys
 
 
@@ -138,7 +143,8 @@ def shuffled_forward(encoder: nn.Module, x: torch.Tensor, bn_splits: int = 1,
     if bn_splits > 1:
         if b < bn_splits:
             raise ValueError(f"split-BN with {bn_splits} groups needs a key batch of at least {bn_splits}, got {b}")
-        perm = torch.randperm(b, generator=generator).to(x.device)
+        on = generator.device if generator is not None else x.device
+        perm = torch.randperm(b, generator=generator, device=on).to(x.device)
         out = torch.cat([encoder(chunk) for chunk in x[perm].chunk(bn_splits)])
         return out[torch.argsort(perm)]
     return encoder(x)
@@ -186,13 +192,13 @@ def multi_positive_nce(logits: torch.Tensor, positive_mask: torch.Tensor) -> tor
     return (-(F.log_softmax(logits, dim=1) * mask).sum(1) / mask.sum(1)).mean()
 
 
-def top1_accuracy(logits: torch.Tensor) -> float:
-    """Share of rows whose largest logit is the positive at column 0 (percent)."""
-    return float((logits.argmax(dim=1) == 0).float().mean()) * 100.0
+def top1_accuracy(logits: torch.Tensor) -> torch.Tensor:
+    """Share of rows whose largest logit is the positive at column 0 (percent, a 0-d tensor)."""
+    return (logits.argmax(dim=1) == 0).float().mean() * 100.0
 
 
 @torch.no_grad()
-def embedding_spread(z: torch.Tensor) -> float:
+def embedding_spread(z: torch.Tensor) -> torch.Tensor:
     """``100 x (1 - mean cosine similarity between different samples)`` of a batch of embeddings.
 
     The uniformity side of contrastive learning: InfoNCE pushes the negatives apart, so a MoCo
@@ -202,10 +208,10 @@ def embedding_spread(z: torch.Tensor) -> float:
     0-5 as well, i.e. its query embeddings nearly collapse (results/ci_baseline.json)."""
     n = z.shape[0]
     if n < 2:
-        return float("nan")
+        return z.new_full((), float("nan"), dtype=torch.float32)
     z = F.normalize(z.detach().float(), dim=1)
     off_diagonal = (z @ z.t()).sum() - z.pow(2).sum()
-    return float(100.0 * (1.0 - off_diagonal / (n * (n - 1))))
+    return 100.0 * (1.0 - off_diagonal / (n * (n - 1)))
 
 
 def step_decay_sgd(params, *, lr: float, momentum: float, weight_decay: float, nesterov: bool,
@@ -217,8 +223,9 @@ def step_decay_sgd(params, *, lr: float, momentum: float, weight_decay: float, n
     bad = [m for m in milestones if not 0.0 <= m <= 1.0]
     if bad:
         raise ValueError(f"lr milestones are fractions of the pre-training steps in [0, 1], got {bad}")
-    optimizer = torch.optim.SGD([p for p in params if p.requires_grad], lr=lr, momentum=momentum,
-                                weight_decay=weight_decay, nesterov=nesterov)
+    params = [p for p in params if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
+                                **optimizer_options(params))
     marks = torch.tensor([round(m * total_steps) for m in milestones], dtype=torch.long)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: gamma ** int((marks <= step).sum()) if len(marks) else 1.0)
@@ -281,6 +288,31 @@ class MemoryBankMethod(SkeletonMethod):
     #: pretext log of ``pretrain_loss`` -> reported pretext metric (percent)
     PRETEXT: ClassVar[dict[str, str]] = {}
 
+    #: ``self.generator``: the CPU generator a subclass makes with ``method_generator()``; the
+    #: generators of other devices are seeded from it on first use
+    generator: torch.Generator
+
+    def _devices(self) -> DeviceGenerators:
+        gens = self.__dict__.get("_on_devices")
+        if gens is None:
+            gens = self._on_devices = DeviceGenerators(self.generator.initial_seed())
+        return gens
+
+    def draws(self, device: torch.device | str) -> torch.Generator | None:
+        """The generator of the views on ``device``: ``self.generator`` on its own device,
+        else that device's generator (None with ``use_default_rng`` and on ``meta``)."""
+        if self.use_default_rng:
+            return None
+        if torch.device(device).type == self.generator.device.type:
+            return self.generator
+        return self._devices().get(device)
+
+    def pretraining_state(self) -> dict:
+        return {"generators": self._devices().state()}
+
+    def load_pretraining_state(self, state: dict) -> None:
+        self._devices().load(state.get("generators", {}))
+
     def configure_pretraining(self):
         return self.config.sgd(self.parameters())
 
@@ -291,8 +323,8 @@ class MemoryBankMethod(SkeletonMethod):
         the running statistics of a few dozen CI steps are far from them). The state (queues,
         BN buffers) and the method's own generator are restored afterwards."""
         saved = {k: v.clone() for k, v in self.state_dict().items()}
-        own, was_training = self.generator, self.training
-        self.generator = generator
+        own, own_devices, was_training = self.generator, self._devices(), self.training
+        self.generator, self._on_devices = generator, DeviceGenerators(generator.initial_seed())
         self.eval()
         for m in self.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -300,7 +332,7 @@ class MemoryBankMethod(SkeletonMethod):
         try:
             _, logs = self.pretrain_loss(x, lengths)
         finally:
-            self.generator = own
+            self.generator, self._on_devices = own, own_devices
             self.train(was_training)
             self.load_state_dict(saved)
         return {name: float(logs[key]) for key, name in self.PRETEXT.items() if key in logs}

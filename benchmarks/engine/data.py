@@ -29,11 +29,12 @@ class SequenceSet:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def batch(self, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(self, items: np.ndarray, frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Zero-padded ``(B, T, M, V, C)``, lengths and labels of sample positions ``items``
-        (one gather from the cache for the whole batch)."""
+        (one gather from the cache for the whole batch); ``T`` = ``frames`` (a static length,
+        at least the longest sample) or the batch's longest sample."""
         lengths = self.lengths[items]
-        t = np.arange(int(lengths.max()))
+        t = np.arange(int(lengths.max()) if frames is None else max(int(frames), int(lengths.max())))
         valid = t[None, :] < lengths[:, None]
         index = np.where(valid, self.cache.offsets[self.rows[items]][:, None] + t[None, :], 0)
         frames = self.cache.gather(index)                               # (B, T, 2, 25, 3)

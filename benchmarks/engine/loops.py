@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .precision import autocast
+from .step import LogWindow, MicroBatch, train_step
 
 
 class MethodCall(nn.Module):
@@ -38,36 +39,39 @@ def wrap_ddp(model: nn.Module, ctx) -> nn.Module:
 
 def fit(model: nn.Module, params, optimizer, scheduler, epochs: int, epoch_batches: Callable[[int], list],
         loss_of_batch: Callable[[nn.Module, Any], torch.Tensor], ctx, desc: str,
-        grad_clip: float = 0.0) -> float:
+        grad_clip: float = 0.0, shapes=None) -> float:
     """Train for ``epochs`` (scheduler stepped per epoch; grad-norm clip when ``grad_clip > 0``);
-    returns training samples/s. ``ctx.max_steps`` (smoke runs) ends training after that many
-    optimizer steps."""
+    returns training samples/s. ``epoch_batches(epoch)`` yields ``MicroBatch`` es (or tuples of
+    device tensors); ``shapes`` (a method's ``static_shapes``) applies their capacities. Losses
+    stay on the device: the host reads them once per epoch, where a non-finite one stops the
+    run. ``ctx.max_steps`` (smoke runs) ends training after that many optimizer steps."""
     trained = wrap_ddp(model, ctx)
-    if ctx.compile:
-        trained = torch.compile(trained, dynamic=True)  # variable lengths: one graph, not one per shape
+    if ctx.compile:   # static shapes: one graph per capacity bucket
+        trained = torch.compile(trained, dynamic=False)
     seen, steps, start = 0, 0, time.perf_counter()
     bar = tqdm(total=epochs, desc=desc, disable=not (ctx.progress and ctx.dist.main), leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
         if ctx.max_steps is not None and steps >= ctx.max_steps:
             break
         trained.train()
+        window = LogWindow()
         for batch in epoch_batches(epoch):
             if ctx.max_steps is not None and steps >= ctx.max_steps:
                 break
-            with autocast(ctx.device, ctx.precision):
-                loss = loss_of_batch(trained, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: non-finite loss in epoch {epoch}; no metrics written")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
+            batch = batch if isinstance(batch, MicroBatch) else MicroBatch(tuple(batch))
+            sums = train_step(lambda tensors: (loss_of_batch(trained, tensors), {}), [batch], optimizer,
+                              accumulation=1, device=ctx.device, precision=ctx.precision, grad_clip=grad_clip,
+                              params=model.parameters, shapes=shapes)
+            window.add(steps, sums)
             steps += 1
-            seen += int(batch[0].shape[0]) * ctx.dist.world
+            seen += batch.samples * ctx.dist.world
+        finite, latest, _ = window.read()
+        if not finite:
+            raise FloatingPointError(f"{desc}: non-finite loss in epoch {epoch}; no metrics written")
         scheduler.step()
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if latest:
+            bar.set_postfix(loss=f"{latest['loss']:.4f}")
     bar.close()
     elapsed = time.perf_counter() - start
     return seen / elapsed if elapsed > 0 else 0.0

@@ -6,9 +6,7 @@ the last good checkpoint and ends with exactly the same weights as an uninterrup
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
 import random
 import signal
@@ -26,8 +24,9 @@ from plumbing.files import (CorruptFileError, atomic_write_json, atomic_write_te
 
 from . import distributed
 from .data import BucketBatches, SequenceSet
+from .loader import ahead, micro_batches
 from .loops import MethodCall
-from .precision import autocast as precision_autocast
+from .step import LogWindow, train_step
 from .tb_log import EventLog
 
 
@@ -193,9 +192,9 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
         # absent Hi-TRS levels / frozen key encoders leave parameters without gradients
         forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,
                                                       find_unused_parameters=True)
-    if compile:
-        forward = torch.compile(forward, dynamic=True)  # variable lengths: one graph, not one per shape
-    autocast = precision_autocast(device, precision)
+    if compile:   # static shapes: one graph per capacity bucket; the default RNG is what it can trace
+        method.use_default_rng = True
+        forward = torch.compile(forward, dynamic=False)
 
     def checkpoint(name="state.pt"):
         if not dist.main:
@@ -207,8 +206,7 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                       "rng": _rng_state(method), "step": step, "epoch": epoch, "position": position,
                       "seen": seen}, path)
 
-    order = batches.epoch(epoch)
-    if not order:
+    if not batches.epoch(epoch):
         raise ValueError(f"pre-training data has {len(data)} samples, fewer than one batch of {loop.batch_size}; "
                          "use a smaller loop.batch_size or more data")
     method.train()
@@ -217,63 +215,68 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
                dynamic_ncols=True, leave=False)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666) if dist.main else None
     events = EventLog(folder, step) if dist.main else None   # TensorBoard, when installed
+    cuda = device.type == "cuda"
+    # host work (gather, pad to the static T, capacities, pinning) runs ahead in a thread on CUDA
+    source = ahead(micro_batches(data, batches.epoch, epoch, position, frames=loop.max_frames,
+                                 capacities=lambda lengths, t: method.capacities(lengths, t, "pretrain"), pin=cuda),
+                   enabled=cuda)
+    window, checked = LogWindow(), folder / "state.pt"
+
+    def consumed():
+        nonlocal epoch, position, seen
+        epoch, position, batch = next(source)
+        seen += batch.samples * dist.world
+        yield batch
+
+    def check_finite(values: dict | None = None) -> dict:
+        """Read the window (one sync); a non-finite loss since the last read stops the run
+        before anything of it is written."""
+        finite, latest, first = window.read()
+        if not finite:
+            raise DivergedError(
+                f"non-finite pre-training loss at step {first}-{step} (losses are read every "
+                f"loop.log_every = {loop.log_every} steps): latest "
+                f"{', '.join(f'{k}={v:.4g}' for k, v in latest.items())}; last good checkpoint: "
+                f"{checked if checked.exists() else 'none'}. No metrics were written for this run.")
+        return latest
+
     try:
         with _StopSignal() as stop:
             while step < loop.steps:
                 method.on_step_start(step, loop.steps)
-                optimizer.zero_grad(set_to_none=True)
-                sums: dict[str, float] = {}
-                total = 0.0
-                for micro in range(loop.accumulation):
-                    if position >= len(order):
-                        epoch, position = epoch + 1, 0
-                        order = batches.epoch(epoch)
-                    x, lengths, _ = data.batch(order[position])
-                    position += 1
-                    if device.type == "cuda":  # pinned pages: the copy overlaps the previous step's kernels
-                        x = x.pin_memory()
-                    x, lengths = x.to(device, non_blocking=True), lengths.to(device)
-                    sync = contextlib.nullcontext()
-                    if dist.enabled and micro < loop.accumulation - 1:
-                        sync = forward.no_sync()
-                    with sync:
-                        with autocast:
-                            loss, logs = forward(x, lengths)
-                        (loss / loop.accumulation).backward()
-                    total += float(loss.detach()) / loop.accumulation
-                    for key, value in logs.items():
-                        sums[key] = sums.get(key, 0.0) + float(value) / loop.accumulation
-                    seen += int(x.shape[0]) * dist.world
-                if not math.isfinite(total):
-                    last = folder / "state.pt"
-                    raise DivergedError(
-                        f"non-finite pre-training loss at step {step}: loss={total}, "
-                        f"{', '.join(f'{k}={v:.4g}' for k, v in sums.items())}; last good checkpoint: "
-                        f"{last if last.exists() else 'none'}. No metrics were written for this run.")
-                if loop.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(method.parameters(), loop.grad_clip)
-                optimizer.step()
+                sums = train_step(lambda tensors: forward(*tensors),
+                                  (b for _ in range(loop.accumulation) for b in consumed()), optimizer,
+                                  accumulation=loop.accumulation, device=device, precision=precision,
+                                  grad_clip=loop.grad_clip, params=method.parameters, shapes=method.static_shapes,
+                                  no_sync=forward.no_sync if dist.enabled else None)
                 scheduler.step()
                 method.after_optimizer_step()
                 step += 1
+                window.add(step, sums)
                 bar.update(1)
-                if log_fd is not None and (step % loop.log_every == 0 or step == loop.steps or step == 1):
-                    entry = {"step": step, "lr": optimizer.param_groups[0]["lr"], "loss": total, **sums}
-                    # one write() of the whole line on an O_APPEND file: a kill leaves whole lines
-                    # or one torn last line, never a line interleaved with another
-                    os.write(log_fd, (json.dumps(entry) + "\n").encode())
-                    events.add(entry)
-                    bar.set_postfix(loss=f"{total:.3f}")
-                if step % loop.checkpoint_every == 0 and step < loop.steps:
+                if step % loop.log_every == 0 or step == loop.steps or step == 1:
+                    latest = check_finite()
+                    if log_fd is not None:
+                        entry = {"step": step, "lr": optimizer.param_groups[0]["lr"], **latest}
+                        # one write() of the whole line on an O_APPEND file: a kill leaves whole lines
+                        # or one torn last line, never a line interleaved with another
+                        os.write(log_fd, (json.dumps(entry) + "\n").encode())
+                        events.add(entry)
+                        bar.set_postfix(loss=f"{latest['loss']:.3f}")
+                stopping = stop.received or (stop_after is not None and step - resumed_from >= stop_after
+                                             and step < loop.steps)
+                if (step % loop.checkpoint_every == 0 and step < loop.steps) or stopping:
+                    check_finite()   # never checkpoint weights a non-finite loss has touched
                     checkpoint()
-                if stop.received or (stop_after is not None and step - resumed_from >= stop_after and step < loop.steps):
-                    checkpoint()
+                if stopping:
                     if stop.received:
                         raise PretrainInterrupted(
                             f"{stop.received} received: stopped after step {step}/{loop.steps}, checkpoint in {folder}. "
                             "Re-run the same command to resume.")
                     return PretrainResult(pretrain_id, folder, folder / "state.pt", log_path, step, 0.0, 0.0, resumed_from)
     finally:
+        if hasattr(source, "close"):
+            source.close()
         bar.close()
         if log_fd is not None:
             os.close(log_fd)

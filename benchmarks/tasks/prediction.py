@@ -13,6 +13,7 @@ from datasets.precision import float32_island
 
 from ..metrics import mpjpe, mpjpe_per_horizon
 from ..engine.loops import fit, predict_batches
+from ..engine.step import MicroBatch
 from .common import TaskContext, TaskOutput, step_schedule
 
 JOINT_DIMS = 25 * 3
@@ -128,9 +129,10 @@ def run(ctx: TaskContext) -> TaskOutput:
         for i in range(0, len(order), cfg.batch_size):
             items = order[i:i + cfg.batch_size]
             windows = _windows(ctx.train_cache, rows[items], total, starts[items])
-            windows = windows[tracked(windows)].to(ctx.device)
+            windows = windows[tracked(windows)]
             if len(windows):
-                yield windows, torch.full((len(windows),), cfg.observe, device=ctx.device)
+                lengths = torch.full((len(windows),), cfg.observe)
+                yield MicroBatch((windows, lengths), model.method.capacities(lengths.numpy(), cfg.observe, "embed"))
 
     def loss_of_batch(net, batch):
         windows, lengths = batch
@@ -138,7 +140,7 @@ def run(ctx: TaskContext) -> TaskOutput:
         return training_loss(predicted.float(), windows[:, cfg.observe:], cfg.loss)
 
     rate = fit(model, model.parameters(), optimizer, scheduler, cfg.epochs, epoch_batches, loss_of_batch, ctx,
-               desc=f"prediction {ctx.method_name}")
+               desc=f"prediction {ctx.method_name}", shapes=model.method.static_shapes)
     return _evaluate(lambda batches: predict_batches(model, batches, ctx), test_rows, ctx, rate)
 
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..engine.data import BucketBatches, sequence_set
 from ..engine.loops import MethodCall, fit, predict_batches
+from ..engine.step import MicroBatch
 from ..metrics import knn_accuracy, topk_accuracy
 from . import protocols
 from .common import TaskContext, TaskOutput
@@ -56,15 +57,17 @@ def finetune(ctx: TaskContext) -> tuple[np.ndarray, float]:
         x, lengths, labels = batch
         return criterion(net(x, lengths).float(), labels)
 
-    def epoch_batches(epoch):
+    method = model.method
+
+    def epoch_batches(epoch):   # padded to the static max_frames, the method's capacities
         for items in batches.epoch(epoch):
-            x, lengths, labels = train.batch(items)
+            x, lengths, labels = train.batch(items, cfg.max_frames)
             if augment is not None:
                 x, lengths = augment(x, lengths)
-            yield x.to(ctx.device), lengths.to(ctx.device), labels.to(ctx.device)
+            yield MicroBatch((x, lengths, labels), method.capacities(lengths.numpy(), x.shape[1], "embed"))
 
     rate = fit(model, model.parameters(), optimizer, scheduler, epochs, epoch_batches, loss_of_batch, ctx,
-               desc=f"finetune {ctx.method_name}", grad_clip=grad_clip)
+               desc=f"finetune {ctx.method_name}", grad_clip=grad_clip, shapes=method.static_shapes)
     test = sequence_set(ctx.test_cache, ctx.test_rows, cfg.max_frames)
     batches_, order = _eval_batches(test, cfg.batch_size, ctx.device)
     logits = _in_input_order(predict_batches(model, batches_, ctx), order)

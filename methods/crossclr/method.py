@@ -94,7 +94,8 @@ class CrosSCLR(MemoryBankMethod):
 
     def _view(self, x50: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        return shear(crossclr_temporal_crop(x50, self.generator, cfg.pad_ratio), self.generator, cfg.shear)
+        g = self.draws(x50.device)
+        return shear(crossclr_temporal_crop(x50, g, cfg.pad_ratio), g, cfg.shear)
 
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor):
         cfg = self.config
@@ -105,7 +106,7 @@ class CrosSCLR(MemoryBankMethod):
         for s in STREAMS:  # three streams, each its own encoders and queue
             pair = self.pairs[s]
             q[s] = pair.query(crossclr_stream(view_q, s))
-            k[s] = pair.key(crossclr_stream(view_k, s), self.generator)
+            k[s] = pair.key(crossclr_stream(view_k, s), self.draws(x.device))
             logits[s], l_pos[s], l_neg[s] = pair.logits(q[s], k[s])
         if self.cross_view:
             losses = cross_view_losses(l_pos, l_neg, cfg.temperature, cfg.topk, cfg.context)
@@ -114,10 +115,10 @@ class CrosSCLR(MemoryBankMethod):
         for s in STREAMS:
             self.pairs[s].queue.enqueue(k[s])
         total = sum(losses.values())
-        logs = {f"{s}/loss": float(losses[s].detach()) for s in STREAMS}
+        logs = {f"{s}/loss": losses[s].detach() for s in STREAMS}
         logs.update({f"{s}/acc": top1_accuracy(logits[s].detach()) for s in STREAMS})
         logs.update({f"{s}/spread": embedding_spread(q[s]) for s in STREAMS})
-        logs["cross_view"] = float(self.cross_view)
+        logs["cross_view"] = total.detach().new_full((), float(self.cross_view))
         return total, logs
 
     def after_optimizer_step(self) -> None:

@@ -14,6 +14,7 @@ from torch import nn
 
 from datasets.precision import float32_island
 
+from ..packing import pack
 from .blocks import make_blocks, run_blocks
 from .config import COORDS, JOINTS, HiTRSConfig
 from .windows import frame_windows
@@ -129,17 +130,16 @@ class HiTRSEncoder(nn.Module):
         self.clip = ClipTRS(cfg)
         self.video = VideoTRS(cfg)
 
-    def encode_windows(self, windows: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def encode_windows(self, windows: torch.Tensor, valid: torch.Tensor, capacity: int | None = None) -> torch.Tensor:
         """``windows`` (B, K, window, 25, 3), ``valid`` (B, K) -> video embeddings (B, 4d).
 
-        F-TRS and C-TRS run only on valid clips (padding clips are masked keys in V-TRS, so
-        their values never matter); results are scattered back into the padded layout.
+        F-TRS and C-TRS run only on valid clips, packed into ``capacity`` slots (None: exactly
+        the valid ones; ``methods.packing``); padding clips are masked keys in V-TRS, so their
+        values never matter. Results are put back into the padded layout.
         """
-        b, k = valid.shape
-        bi, ki = valid.nonzero(as_tuple=True)
-        emb = self.clip(self.frame(windows[bi, ki]))
-        table = emb.new_zeros(b, k, emb.shape[-1]).index_put((bi, ki), emb)
-        return self.video(table, valid)
+        clips = pack(valid, capacity)
+        emb = self.clip(self.frame(clips.gather(windows)))
+        return self.video(clips.unpack(emb), valid)
 
     @staticmethod
     def _two_bodies(x: torch.Tensor) -> torch.Tensor:
@@ -152,15 +152,16 @@ class HiTRSEncoder(nn.Module):
             x = torch.cat([x, torch.zeros_like(x)], dim=2)
         return x
 
-    def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T, M<=2, 25, 3) stream input -> (B, 4d): each body F->C->V, then sum / 2."""
+    def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor, capacity: int | None = None) -> torch.Tensor:
+        """(B, T, M<=2, 25, 3) stream input -> (B, 4d): each body F->C->V, then sum / 2;
+        ``capacity``: clip slots for all bodies (``encode_windows``)."""
         x = self._two_bodies(x)
         b, t, m = x.shape[:3]
         bodies = x.transpose(1, 2).reshape(b * m, t, JOINTS, COORDS)
         lens = lengths.to(x.device).long().repeat_interleave(m)
         cfg = self.cfg
         windows, valid = frame_windows(bodies, lens, cfg.window, cfg.stride, cfg.dilation)
-        return self.encode_windows(windows, valid).view(b, m, -1).sum(1) / 2
+        return self.encode_windows(windows, valid, capacity).view(b, m, -1).sum(1) / 2
 
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """(N, window, M<=2, 25, 3) stream clips -> (N, 2d): each body F->C, then sum / 2."""

@@ -3,16 +3,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from datasets.precision import float32_island
 from methods import register
-from methods.base import SkeletonMethod
+from methods.base import SkeletonMethod, optimizer_options
+from methods.packing import bucket
+from methods.rng import DeviceGenerators
 from plumbing.rank import rank
 
 from .config import HiTRSConfig, make_config
 from .network import HiTRSNet, input_stream, model_input, model_stream, stream_scale
 from .pretext import pretext_losses
+from .windows import pad_frames, window_counts
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,6 @@ def no_weight_decay(name: str) -> bool:
     return parts[-1] == "bias" or (len(parts) > 1 and "norm" in parts[-2]) or parts[-1] in ("pos", "fuse")
 
 
-def _device_key(device: torch.device) -> str:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return str(device)
-
-
 @register("hitrs", make_config)
 class HiTRS(SkeletonMethod):
     """Hierarchical transformer (F-TRS -> C-TRS -> V-TRS) with the four reference pretext tasks."""
@@ -64,31 +61,20 @@ class HiTRS(SkeletonMethod):
     def __init__(self, config: HiTRSConfig):
         super().__init__(config)
         self.net = HiTRSNet(config)
-        self._generators: dict[str, torch.Generator] = {}
-        self._pending_states: dict[str, torch.Tensor] = {}
+        self._generators = DeviceGenerators(config.seed + rank())
 
     # ---- randomness ---------------------------------------------------------------------
-    def generator(self, device: torch.device | str) -> torch.Generator:
+    def generator(self, device: torch.device | str) -> torch.Generator | None:
         """The method's generator on ``device`` (masking, sampling, augmentation), seeded from
-        ``config.seed`` (+ the process rank under torch.distributed)."""
-        key = _device_key(device)
-        if key not in self._generators:
-            gen = torch.Generator(device=key)
-            gen.manual_seed(self.config.seed + rank())
-            if key in self._pending_states:
-                gen.set_state(self._pending_states.pop(key))
-            self._generators[key] = gen
-        return self._generators[key]
+        ``config.seed`` (+ the process rank under torch.distributed); None (the device's
+        default RNG) with ``use_default_rng`` or on ``meta``, which has no generator."""
+        return None if self.use_default_rng else self._generators.get(device)
 
     def pretraining_state(self) -> dict:
-        return {"generators": {k: g.get_state() for k, g in self._generators.items()}}
+        return {"generators": self._generators.state()}
 
     def load_pretraining_state(self, state: dict) -> None:
-        for key, value in state.get("generators", {}).items():
-            if key in self._generators:
-                self._generators[key].set_state(value)
-            else:
-                self._pending_states[key] = value
+        self._generators.load(state.get("generators", {}))
 
     # ---- pre-training -------------------------------------------------------------------
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -114,11 +100,22 @@ class HiTRS(SkeletonMethod):
                 x, lengths = hitrs_augment(x, lengths, gen, p=cfg.aug_p, spatial=cfg.aug_spatial,
                                            temporal=cfg.aug_temporal)
             s = model_stream(x, self.config, lengths)[:, :, 0]
-        loss, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, cfg, gen)
+        loss, logs = pretext_losses(self.net.encoder, self.net.heads, s, lengths, cfg, gen, self._capacities)
         logs = self._in_stream_units(logs)
         logs["loss"] = loss.detach()
-        values = torch.stack([v.float() for v in logs.values()]).tolist()   # one device sync
-        return loss, dict(zip(logs, values))
+        return loss, {k: v.float() for k, v in logs.items()}
+
+    def capacities(self, lengths: np.ndarray, frames: int, use: str) -> dict[str, int]:
+        """F-TRS frames (``length + 2p`` per sample) and V-TRS clips of pre-training; C-TRS clips
+        of both bodies for an embedding. From the lengths before augmentation: it only shortens."""
+        cfg = self.config
+        lengths = np.minimum(np.asarray(lengths, dtype=np.int64), frames)
+        counts = window_counts(torch.from_numpy(lengths), cfg.window, cfg.stride, cfg.dilation,
+                               max_length=frames).numpy()
+        if use == "pretrain":
+            return {"pretext_frames": bucket(int((lengths + 2 * pad_frames(cfg.window, cfg.dilation)).sum())),
+                    "pretext_clips": bucket(int(np.maximum(counts - 1, 0).sum()))}
+        return {"embed_clips": bucket(2 * int(counts.sum()))}
 
     def _in_stream_units(self, logs: dict) -> dict:
         """The masked-joint error back in millimetres of the unscaled stream (``stream_scale``)."""
@@ -161,7 +158,7 @@ class HiTRS(SkeletonMethod):
                 (plain if no_weight_decay(name) else decay).append(param)
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                        {"params": plain, "weight_decay": 0.0}],
-                                      lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+                                      lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, **optimizer_options(decay + plain))
         schedule = PolynomialWarmup(cfg.lr, cfg.lr_end, cfg.warmup_steps, cfg.schedule_horizon, cfg.decay_power)
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
@@ -177,7 +174,8 @@ class HiTRS(SkeletonMethod):
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """V-TRS fuse token per body, (body 1 + body 2) / 2 (a missing body is zeros, still encoded)."""
         lengths = lengths.to(x.device).long()
-        return self.net.encoder.video_embedding(input_stream(x, self.config, lengths), lengths)
+        return self.net.encoder.video_embedding(input_stream(x, self.config, lengths), lengths,
+                                                self._capacities.get("embed_clips"))
 
     def clip_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """C-TRS fuse token of the 7-frame clip per body, (body 1 + body 2) / 2. The stream is

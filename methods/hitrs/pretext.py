@@ -14,9 +14,10 @@ from torch import nn
 from datasets.precision import float32_island
 
 from ..moco import gather_with_local_grad
+from ..packing import pack
 from .config import COORDS, HiTRSConfig
 from .encoder import HiTRSEncoder
-from .windows import pad_frames, pad_sequence, window_index
+from .windows import count_for, pad_frames, pad_sequence, window_index
 
 
 class PretextHeads(nn.Module):
@@ -91,10 +92,13 @@ def frame_order_centres(s: torch.Tensor, lengths: torch.Tensor, window: int, dil
     return score.argmax(dim=1), valid.any(dim=1)
 
 
-def sample_swap(n: torch.Tensor, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_swap(n: torch.Tensor, size: int, generator: torch.Generator | None,
+                draw_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, swap two positions < n[i] that are >= 2 apart (n == 2: swap 0 and 1), uniformly.
 
     Returns the permutation ``(B, size)`` (identity where impossible) and ``ok`` ``(B,)``.
+    The scores are drawn for ``draw_size`` >= ``size`` positions (default ``size``) and cut to
+    ``size``: a batch laid out at its own width and at a static one then swaps the same pair.
     """
     dev = n.device
     b = n.shape[0]
@@ -103,7 +107,9 @@ def sample_swap(n: torch.Tensor, size: int, generator: torch.Generator) -> tuple
     inside = second[None] < n[:, None, None]                                   # (B, size, size)
     pairs = ((second - first >= 2)[None] | ((n == 2)[:, None, None] & (first == 0) & (second == 1))) & inside
     flat = pairs.flatten(1)
-    score = torch.rand(flat.shape, generator=generator, device=dev).masked_fill(~flat, -1.0)
+    drawn = draw_size or size
+    score = torch.rand((b, drawn, drawn), generator=generator, device=dev)[:, :size, :size].flatten(1)
+    score = score.masked_fill(~flat, -1.0)
     pick = score.argmax(dim=1)
     a, c = pick // size, pick % size
     ok = flat.any(dim=1)
@@ -163,13 +169,18 @@ def _info_nce(pred, target, temperature, valid):
 
 # ---- the joint forward -----------------------------------------------------------------------
 def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, lengths: torch.Tensor,
-                   cfg: HiTRSConfig, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   cfg: HiTRSConfig, generator: torch.Generator | None,
+                   capacities: dict[str, int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """All pretext tasks of ``cfg.levels`` on single-body stream sequences ``s`` (B, T, 25, 3).
 
+    ``capacities`` (host ints, ``HiTRS.capacities``): ``pretext_frames`` / ``pretext_clips`` slots
+    for the frames F-TRS encodes and the clips V-TRS reads; every shape then follows from
+    ``(B, T)`` and the capacities (no host read). Absent: exactly the batch's own.
     Returns the summed loss and detached per-task logs ("mjp/loss", "mjp/err_mm", "fov/loss", "fov/acc",
     "cov/loss", "cov/acc", "ncp/loss", "ncp/acc").
     """
     levels = set(cfg.levels)
+    capacities = capacities or {}
     dev = s.device
     lengths = lengths.to(dev).long()
     b, t = s.shape[:2]
@@ -185,15 +196,15 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
     # F-TRS once, on every frame some task may read: [0, length + 2p) of the padded sequence
     mp = F.pad(masked, (0, 0, 0, 0, p, p))
     needed = torch.arange(t + 2 * p, device=dev)[None, :] < (lengths + 2 * p)[:, None]
-    fb, ft = needed.nonzero(as_tuple=True)
-    frame_feats = encoder.frame(mp[fb, ft])                            # (N, 25, d)
-    feats = frame_feats.new_zeros(b, t + 2 * p, *frame_feats.shape[1:]).index_put((fb, ft), frame_feats)
+    frames = pack(needed, capacities.get("pretext_frames"))
+    frame_feats = encoder.frame(frames.gather(mp))                     # (N, 25, d)
+    feats = frames.unpack(frame_feats)                                 # (B, T + 2p, 25, d)
 
     losses: dict[str, torch.Tensor] = {}
     logs: dict[str, torch.Tensor] = {}
     if "F" in levels:
-        target = F.pad(s, (0, 0, 0, 0, p, p))[fb, ft]
-        pick = F.pad(picked, (0, 0, p, p))[fb, ft]
+        target = frames.gather(F.pad(s, (0, 0, 0, 0, p, p)))
+        pick = frames.keep(F.pad(picked, (0, 0, p, p)))
         pred = heads.joint(frame_feats)
         losses["mjp"] = masked_smooth_l1(pred, target, pick, cfg.regression_scale)
         # mean Euclidean error of the masked joints in millimetres (stream units are metres)
@@ -209,11 +220,13 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
         perm, _ = sample_swap(torch.full((b,), w, device=dev), w, generator)
         groups += [clip, clip[batch, perm]]
     if "V" in levels:
-        idx, _, counts = window_index(lengths, w, cfg.stride, d)
+        idx, _, counts = window_index(lengths, w, cfg.stride, d, max_length=t)
         n_video = counts - 1                                           # the last clip is the target
-        width = max(int(n_video.max()), 1)
+        most = max(count_for(t, w, cfg.stride, d) - 1, 1)              # what T allows (static)
+        width = most if "pretext_clips" in capacities else max(int(n_video.max()), 1)
         video_valid = torch.arange(width, device=dev)[None, :] < n_video[:, None]
-        vb, vk = video_valid.nonzero(as_tuple=True)
+        clips = pack(video_valid, capacities.get("pretext_clips"))
+        vb, vk = clips.index // width, clips.index % width
         groups += [feats[vb[:, None], idx[vb, vk]], feats[batch, idx[batch[:, 0], counts - 1]]]
     if groups:
         clip_emb = encoder.clip(torch.cat(groups)).split([g.shape[0] for g in groups])
@@ -222,8 +235,8 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
         losses["fov"], logs["fov/acc"] = order_loss(logits[:b], logits[b:], fov_ok.float())
     if "V" in levels:
         win_emb, last_emb = clip_emb[-2], clip_emb[-1].detach()
-        table = win_emb.new_zeros(b, width, win_emb.shape[-1]).index_put((vb, vk), win_emb)
-        perm_v, cov_ok = sample_swap(n_video, width, generator)
+        table = clips.unpack(win_emb)                                  # (B, width, 2d), zero past n_video
+        perm_v, cov_ok = sample_swap(n_video, width, generator, draw_size=most)
         permuted = table.gather(1, perm_v[..., None].expand_as(table))
         video = encoder.video(torch.cat([table, permuted]), torch.cat([video_valid, video_valid]))
         losses["cov"], logs["cov/acc"] = order_loss(heads.clip_order(video[:b]), heads.clip_order(video[b:]),

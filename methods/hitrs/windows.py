@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from datasets.augment import host_readable
+
 
 def pad_frames(window: int, dilation: int) -> int:
     """Zero frames added at each end of a sequence before windowing."""
@@ -22,36 +24,51 @@ def _check_lengths(lengths: torch.Tensor) -> torch.Tensor:
     lengths = torch.as_tensor(lengths).long()
     if lengths.dim() != 1:
         raise ValueError(f"lengths must be a 1-D tensor of frame counts, got shape {tuple(lengths.shape)}")
-    if lengths.numel() and int(lengths.min()) < 1:
+    if lengths.numel() and host_readable(lengths) and int(lengths.min()) < 1:
         raise ValueError(f"every sample needs at least one frame; got lengths {lengths.tolist()}")
     return lengths
 
 
-def window_counts(lengths: torch.Tensor, window: int = 7, stride: int = 7, dilation: int = 2) -> torch.Tensor:
-    """Number of clips per sample, ``(B,)`` int64 (the reference's stopping rule, vectorised)."""
+def window_counts(lengths: torch.Tensor, window: int = 7, stride: int = 7, dilation: int = 2,
+                  max_length: int | None = None) -> torch.Tensor:
+    """Number of clips per sample, ``(B,)`` int64 (the reference's stopping rule, vectorised).
+    ``max_length`` (a bound on the lengths, e.g. the padded T) keeps the host from reading them."""
     lengths = _check_lengths(lengths)
     p = pad_frames(window, dilation)
     span = (window - 1) * dilation
     padded = lengths + 2 * p                                     # F per sample
     if lengths.numel() == 0:
         return lengths.clone()
-    kmax = int(padded.max() - 1) // stride + 2                   # a stop is always reached before this
+    longest = int(padded.max()) if max_length is None else max_length + 2 * p
+    kmax = (longest - 1) // stride + 2                           # a stop is always reached before this
     k = torch.arange(kmax, device=lengths.device)
     last = torch.minimum(k * stride + span, (padded - 1)[:, None])
     stop = (last >= (padded - 1 - p)[:, None]) & ((k + 1) * stride + span > (padded - 1)[:, None])
     return stop.int().argmax(dim=1) + 1                          # first window that stops, + 1
 
 
+def count_for(length: int, window: int = 7, stride: int = 7, dilation: int = 2) -> int:
+    """Clips of one ``length``-frame sequence (host arithmetic, for static sizes)."""
+    return int(window_counts(torch.tensor([length]), window, stride, dilation, max_length=length)[0])
+
+
 def window_index(lengths: torch.Tensor, window: int = 7, stride: int = 7, dilation: int = 2,
-                 num_windows: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 num_windows: int | None = None, max_length: int | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded-frame indices ``(B, K, window)``, validity ``(B, K)`` bool and counts ``(B,)``.
 
-    ``K`` is ``num_windows`` or the batch maximum; indices of windows past a sample's count
-    are still in range (they read zero padding) but flagged invalid.
+    ``K`` is ``num_windows``, else the clip count of ``max_length`` (static: what the padded
+    T allows), else the batch maximum (read on the host); indices of windows past a sample's
+    count are still in range (they read zero padding) but flagged invalid.
     """
     lengths = _check_lengths(lengths)
-    counts = window_counts(lengths, window, stride, dilation)
-    num = int(counts.max()) if num_windows is None else int(num_windows)
+    counts = window_counts(lengths, window, stride, dilation, max_length)
+    if num_windows is not None:
+        num = int(num_windows)
+    elif max_length is not None:
+        num = count_for(max_length, window, stride, dilation)
+    else:
+        num = int(counts.max())
     dev = lengths.device
     k = torch.arange(num, device=dev)
     j = torch.arange(window, device=dev)
@@ -77,9 +94,9 @@ def frame_windows(x: torch.Tensor, lengths: torch.Tensor, window: int = 7, strid
     Invalid (batch-padding) clips are zero, as the reference's collate function makes them.
     """
     lengths = _check_lengths(lengths).to(x.device)
-    if lengths.shape[0] != x.shape[0] or int(lengths.max()) > x.shape[1]:
+    if lengths.shape[0] != x.shape[0] or (host_readable(lengths) and int(lengths.max()) > x.shape[1]):
         raise ValueError(f"lengths {lengths.tolist()} do not fit x of shape {tuple(x.shape)} (B, T, ...)")
-    idx, valid, _ = window_index(lengths, window, stride, dilation)
+    idx, valid, _ = window_index(lengths, window, stride, dilation, max_length=x.shape[1])
     xp = pad_sequence(x, lengths, pad_frames(window, dilation))
     b = torch.arange(x.shape[0], device=x.device)[:, None]
     clips = xp[b, idx.flatten(1)].view(x.shape[0], *idx.shape[1:], *x.shape[2:])

@@ -41,8 +41,9 @@ def multi_positive_logits(q: torch.Tensor, keys: dict[str, torch.Tensor], queue:
     with torch.autocast(q.device.type, enabled=False):
         sims = [(q.float() * keys[n].float()).sum(1, keepdim=True) / temperature for n in extra]
     logits = torch.cat([logits[:, :1], *sims, logits[:, 1:]], dim=1)
-    head = torch.tensor([1.0] + [0.0 if n == "broken" else 1.0 for n in extra], device=q.device)
-    mask = torch.cat([head.expand(q.shape[0], -1), torch.zeros_like(l_neg)], dim=1)
+    ones, zeros = torch.ones_like(logits[:, :1]), torch.zeros_like(logits[:, :1])   # built on the device
+    head = [ones] + [zeros if n == "broken" else ones for n in extra]
+    mask = torch.cat([*head, torch.zeros_like(l_neg)], dim=1)
     return logits, mask
 
 
@@ -65,12 +66,12 @@ class MCC(MemoryBankMethod):
     # ---- views --------------------------------------------------------------------------
     def _render(self, x: torch.Tensor, lengths: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         """Frames at ``times``, sheared, converted to the configured stream."""
-        view = shear(read_frames(x, lengths, times), self.generator, self.config.shear)
+        view = shear(read_frames(x, lengths, times), self.draws(x.device), self.config.shear)
         return to_stream(view, self.config.stream)
 
     def views(self, x: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """The anchor/key/positive/negative inputs of one batch (``(B, frames, M, V, C)`` each)."""
-        cfg, g = self.config, self.generator
+        cfg, g = self.config, self.draws(x.device)
         lengths = lengths.to(x.device)
         x = centre(x.float(), torch.zeros_like(lengths))
         anchor, span = crop_grid(lengths, cfg.frames, cfg.crop_min, g)
@@ -89,16 +90,15 @@ class MCC(MemoryBankMethod):
         v = self.views(x, lengths)
         names = [n for n in ("key", "speed", "interpolated", "broken") if n in v]
         q = self.pair.query(v["anchor"])
-        keys = self.pair.key(torch.cat([v[n] for n in names]), self.generator).split(x.shape[0])  # one pass
+        keys = self.pair.key(torch.cat([v[n] for n in names]), self.draws(x.device)).split(x.shape[0])  # one pass
         k = dict(zip(names, keys))
         logits, mask = multi_positive_logits(q, k, self.pair.queue.keys, self.config.temperature)
         loss = multi_positive_nce(logits, mask)
         self.pair.queue.enqueue(k["key"])
         with torch.no_grad():
             top_is_positive = mask.gather(1, logits.argmax(dim=1, keepdim=True)).float().mean()
-            logs = {"mcc/loss": float(loss.detach()), "mcc/acc": float(top_is_positive) * 100.0,
-                    "mcc/spread": embedding_spread(q)}
-            logs.update({f"mcc/{n}_sim": float(logits[:, i].mean()) * self.config.temperature
+            logs = {"mcc/loss": loss.detach(), "mcc/acc": top_is_positive * 100.0, "mcc/spread": embedding_spread(q)}
+            logs.update({f"mcc/{n}_sim": logits[:, i].mean() * self.config.temperature
                          for i, n in enumerate(names)})
         return loss, logs
 

@@ -10,11 +10,13 @@ import math
 
 import torch
 
+from datasets.augment import _rand as _draw
 from datasets.augment import take_frames
 
 
 def _rand(shape, generator, device) -> torch.Tensor:
-    return torch.rand(shape, generator=generator).to(device)
+    """U[0, 1) from ``generator`` on its own device (None: ``device``'s default RNG)."""
+    return _draw(shape, generator, device)
 
 
 def read_frames(x: torch.Tensor, lengths: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
