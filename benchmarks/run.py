@@ -5,7 +5,6 @@ Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node=N -m benchmarks.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -19,7 +18,7 @@ import datasets
 import methods
 from datasets.subsets import make_subset
 from plumbing.config import config_hash, to_dict
-from plumbing.files import UnsafePathError, atomic_write_json, path_under
+from plumbing.files import UnsafePathError, atomic_write_json, path_under, read_json
 from plumbing.locks import LockBusyError, LockPathError, file_lock
 
 from .engine import distributed, precision, pretext
@@ -162,7 +161,11 @@ class Runner:
     def pretext(self, job: plan.Job, data: plan.Data, folder: Path) -> dict[str, float]:
         """Pretext metrics of a pre-training, evaluated once and kept in its meta.json."""
         meta_path = folder / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        try:   # a planted or torn meta.json (FIFO, deep nesting, not an object) is evaluated again
+            meta = read_json(meta_path) if meta_path.exists() else {}
+        except ValueError:
+            meta = {}
+        meta = meta if isinstance(meta, dict) and isinstance(meta.get("pretext", {}), dict) else {}
         if "weight_change" not in meta.get("pretext", {}):
             method = methods.create(job.method, config=job.config)
             load_pretrained(method, folder / "encoder.pt")

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -132,6 +133,97 @@ def check_output_paths(root, folders=(), files=(), flag: str = "--out", locks=()
             what = "a folder" if path.is_dir() else "not a regular file"
             raise UnsafePathError(f"{flag} {root}: {path} is {what} where the run writes a file; "
                              f"move or delete it, or choose another {flag}")
+
+
+# ---- reading files we did not necessarily write: data, never trusted --------------------------
+MAX_JSON_DEPTH = 64      # our records, manifests and meta files nest 5 deep at most
+
+
+class UnreadableFileError(ValueError):
+    """A file that is not a regular file, too large, not UTF-8 JSON, or nested too deeply: the
+    reason in one line (callers skip and list it, or refuse with it)."""
+
+
+def open_regular(path, max_bytes: int | None = None):
+    """A binary file object for ``path`` if it is a regular file (never blocks on a FIFO, never
+    reads a device), else UnreadableFileError; ``max_bytes`` refuses larger files unread."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise UnreadableFileError(f"cannot open ({err.strerror or err})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        raise UnreadableFileError(f"{kind}, not a regular file")
+    if max_bytes is not None and st.st_size > max_bytes:
+        os.close(fd)
+        raise UnreadableFileError(f"{st.st_size:,} bytes, larger than the {max_bytes:,} such a file can have")
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (UnreadableFileError otherwise)."""
+    with open_regular(path, max_bytes) as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:   # grew while we read it
+        raise UnreadableFileError(f"larger than the {max_bytes:,} bytes such a file can have")
+    return data
+
+
+def _depth_ok(obj: Any, limit: int) -> bool:
+    """Nesting of ``obj`` within ``limit`` levels (iterative: no recursion to exhaust)."""
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
+def _finite_or_none(token: str) -> float | None:
+    value = float(token)          # '1e999' is inf
+    return value if math.isfinite(value) else None
+
+
+def parse_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON from untrusted bytes: NaN / Infinity / 1e999 become null (no non-finite number gets in), nesting
+    deeper than ``max_depth`` and bad UTF-8 are refused; UnreadableFileError with the reason."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        obj = json.loads(text, parse_constant=lambda name: None, parse_float=_finite_or_none)
+    except RecursionError:
+        raise UnreadableFileError(f"JSON nested deeper than {max_depth} levels") from None
+    except UnicodeDecodeError as err:
+        raise UnreadableFileError(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except ValueError as err:   # JSONDecodeError
+        raise UnreadableFileError(f"not JSON ({err})") from None
+    if not _depth_ok(obj, max_depth):
+        raise UnreadableFileError(f"JSON nested deeper than {max_depth} levels")
+    return obj
+
+
+def read_json(path, max_bytes: int = 16 * 2**20, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``parse_json`` of a regular file of at most ``max_bytes``."""
+    return parse_json(read_regular(path, max_bytes), max_depth)
+
+
+def iter_lines(fh, max_line: int = 2**20):
+    """Lines of a binary file object, each at most ``max_line`` bytes: a longer line is yielded
+    as None (read in pieces and skipped, never held whole)."""
+    while True:
+        line = fh.readline(max_line + 1)
+        if not line:
+            return
+        if len(line) > max_line and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = fh.readline(max_line + 1)
+            yield None
+            continue
+        yield line
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

@@ -13,7 +13,6 @@ Each ``fig*`` function returns a :class:`Figure` with its caption, or the reason
 from __future__ import annotations
 
 import io
-import json
 import os
 import textwrap
 from dataclasses import dataclass, field
@@ -30,7 +29,8 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, NullLocator  # noqa: E402
 
-from plumbing.files import atomic_write_bytes  # noqa: E402
+from plumbing.files import (UnreadableFileError, atomic_write_bytes, iter_lines, open_regular,  # noqa: E402
+                            parse_json)
 from .records import is_synthetic  # noqa: E402
 
 plt.rcParams.update({"svg.hashsalt": "hitrs-bench", "font.size": 9})
@@ -126,8 +126,13 @@ def fig1_map_a(cells: pd.DataFrame, section: tuple[str, str, str], out_dir: Path
 
 
 # ---- Fig. 2 --------------------------------------------------------------------------------
+MAX_ARTIFACT_BYTES = 2**30   # a predictions / timelines file of ours is a few MB
+MAX_LOG_LINE = 2**20         # a pre-training log line is a few hundred bytes
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
+    """An artifact named by a record: a regular file (never a FIFO or a device), arrays only."""
+    with open_regular(path, MAX_ARTIFACT_BYTES) as fh, np.load(fh, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -273,18 +278,24 @@ def fig3_skeletons(runs: list[tuple[str, Path]], dataset: str, out_dir: Path, sa
 def read_log(path: Path) -> tuple[pd.DataFrame, int]:
     """Pre-training log (JSON lines) -> frame sorted by step, and the number of bad lines."""
     rows, bad = [], 0
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                try:
-                    rec = json.loads(line)
-                    rows.append(rec if isinstance(rec, dict) else {})
-                except json.JSONDecodeError:
-                    bad += 1
+    with open_regular(path) as fh:   # a FIFO or a device named pretrain.log is refused, never read
+        for line in iter_lines(fh, MAX_LOG_LINE):
+            if line is not None and not line.strip():
+                continue
+            try:
+                if line is None:
+                    raise UnreadableFileError("line too long")
+                rec = parse_json(line, max_depth=8)
+                step = rec.get("step") if isinstance(rec, dict) else None
+                if not (isinstance(step, (int, float)) and not isinstance(step, bool) and np.isfinite(step)):
+                    raise UnreadableFileError("no numeric step")
+                rows.append({k: v for k, v in rec.items() if isinstance(v, (int, float, str, type(None)))})
+            except UnreadableFileError:
+                bad += 1
     df = pd.DataFrame(rows)
     if "step" not in df.columns:
         return pd.DataFrame(), bad + len(rows)
-    return df.dropna(subset=["step"]).sort_values("step", kind="stable"), bad
+    return df.sort_values("step", kind="stable"), bad
 
 
 def fig4_pretrain_curves(logs: list[tuple[str, Path]], out_dir: Path, limit: int = 9) -> Figure:
@@ -294,8 +305,8 @@ def fig4_pretrain_curves(logs: list[tuple[str, Path]], out_dir: Path, limit: int
     for title, path in logs[:limit]:
         try:
             df, bad = read_log(path)
-        except OSError as err:
-            panels.append((title, None, f"unreadable: {err.strerror or err}"))
+        except (OSError, UnreadableFileError) as err:
+            panels.append((title, None, f"unreadable: {getattr(err, 'strerror', None) or err}"))
             continue
         cols = [c for c in df.columns if c == "loss" or str(c).endswith("/loss")]
         panels.append((title, df if cols else None, f"{bad} bad lines skipped" if bad else ("" if cols else "no losses")))

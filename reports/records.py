@@ -12,7 +12,6 @@ them in ``smoke`` and leaves them out unless ``include_smoke``; included, their 
 """
 from __future__ import annotations
 
-import json
 import math
 import dataclasses
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from plumbing.files import read_json
+
 KEYS = ["run_id", "method", "variant", "stream", "levels", "task", "dataset", "split",
         "label_fraction", "seed", "profile"]
 LEVEL_ORDER = "FCV"
@@ -28,6 +29,8 @@ PROFILE_RANK = {"paper": 0, "small": 1, "ci": 2}
 MAX_RECORD_BYTES = 16 * 2**20   # records are a few KB; a bigger file is not one of ours
 _OPTIONAL_TEXT = ("method", "variant", "stream", "split", "profile", "run_id")
 _OPTIONAL_DICT = ("config", "provenance", "artifacts", "subset", "pretrain")
+_NESTED_TEXT = (("provenance", "finished_at"), ("provenance", "device"), ("provenance", "git_commit"),
+                ("pretrain", "id"), ("pretrain", "log"), ("subset", "path"), ("subset", "sha256"))
 SMOKE_SUFFIX = "+smoke"
 
 
@@ -131,6 +134,15 @@ def problem(rec: Any) -> str | None:
     for key in _OPTIONAL_DICT:
         if rec.get(key) is not None and not isinstance(rec[key], dict):
             return f"{key} is {type(rec[key]).__name__}, not an object"
+    for key, sub in _NESTED_TEXT:   # read by the tables, the figures and the HTML page
+        value = (rec.get(key) or {}).get(sub)
+        if value is not None and not isinstance(value, str):
+            return f"{key}.{sub} is {type(value).__name__}, not text"
+    for name, value in (rec.get("artifacts") or {}).items():
+        if value is not None and not isinstance(value, str):
+            return f"artifacts.{name} is {type(value).__name__}, not a path"
+    if rec.get("config_sha256") is not None and not isinstance(rec["config_sha256"], str):
+        return f"config_sha256 is {type(rec['config_sha256']).__name__}, not text"
     return None
 
 
@@ -146,15 +158,13 @@ def load(results_dir: str | Path, include_smoke: bool = False) -> Loaded:
     if not folder.is_dir():
         return out
     for path in sorted(folder.glob("*.json")):
-        try:
-            if path.stat().st_size > MAX_RECORD_BYTES:
-                raise ValueError(f"{path.stat().st_size / 2**20:.0f} MiB, too large for a record")
-            rec = json.loads(path.read_text(encoding="utf-8"))
+        try:   # a regular file (a FIFO or a device is never opened for reading), any JSON survives
+            rec = read_json(path, MAX_RECORD_BYTES)
             why = problem(rec)
             if why:
                 raise ValueError(why)
-        except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            out.skipped.append(f"{path}: {err}")
+        except (OSError, ValueError) as err:  # UnreadableFileError is a ValueError
+            out.skipped.append(f"{path}: {' '.join(str(err).split())}")
             continue
         rec.setdefault("_path", str(path))
         if is_smoke(rec):

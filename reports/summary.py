@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from plumbing.files import atomic_write_text
+from plumbing.files import atomic_write_text, path_under
 from plumbing.locks import file_lock
 
+from .escape import csv_frame
 from .records import load
 
 SUMMARY_KEYS = ["run_id", "variant", "method", "stream", "levels", "task", "dataset", "split",
@@ -27,6 +28,12 @@ def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else SUMMARY_KEYS)
 
 
+def summary_csv(records: list[dict[str, Any]]) -> str:
+    """summary.csv's text: text cells and metric names that a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``) are neutralised (``reports.escape.csv_cell``)."""
+    return csv_frame(summary_frame(records)).to_csv(index=False)
+
+
 def write_summary(results: str | Path, warn=None, include_smoke: bool = False) -> Path:
     """Rebuild ``results/summary.csv`` (under a lock: runs share results folders); ``warn`` gets
     one line per skipped record file. Smoke records (``"smoke": true``) only if asked."""
@@ -34,7 +41,7 @@ def write_summary(results: str | Path, warn=None, include_smoke: bool = False) -
     with file_lock(results / ".summary.lock"):
         loaded = load(results, include_smoke=include_smoke)
         path = results / "summary.csv"
-        atomic_write_text(path, summary_frame(loaded.records).to_csv(index=False))
+        atomic_write_text(path_under(results, "summary.csv"), summary_csv(loaded.records))
     for line in loaded.skipped:
         (warn or (lambda msg: print(msg, file=sys.stderr)))(f"skipped record {line}")
     return path
@@ -50,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         path = write_summary(args.results)
-    except OSError as err:
-        print(f"error: --results {args.results}: cannot write summary.csv ({err.strerror or err}); "
-              "check the folder's permissions and free space", file=sys.stderr)
+    except (OSError, ValueError) as err:   # ValueError: a link out of the folder, a lock that is no file
+        why = err.strerror if isinstance(err, OSError) and err.strerror else " ".join(str(err).split())
+        print(f"error: --results {args.results}: cannot write summary.csv ({why}); "
+              "check the folder's permissions, free space and that summary.csv / .summary.lock are plain files",
+              file=sys.stderr)
         return 2
     print(f"[summary] {len(load(args.results).records)} records -> {path}")
     return 0

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper_numbers as paper
+from .escape import csv_frame, md_text
 from .records import is_smoke_profile, is_synthetic, latest_per_seed, mean_std, norm_levels, sections
 
 MISSING = "—"
@@ -233,10 +234,11 @@ def to_markdown(result: TableResult) -> str:
         head, body, cells = _grid(result, sec, lambda r: f"{fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)} "
                                                          f"({fmt_paper(r.paper)}, "
                                                          f"Δ {fmt_diff(r.diff)})")
-        out += [f"**{line}**" if line.startswith("⚠") else line for line in caption(result, sec, cells)] + [""]
-        out.append("| " + " | ".join(head) + " |")
+        out += [f"**{md_text(line)}**" if line.startswith("⚠") else md_text(line)
+                for line in caption(result, sec, cells)] + [""]
+        out.append("| " + " | ".join(md_text(h) for h in head) + " |")
         out.append("|" + "|".join([" --- "] + [" ---: "] * (len(head) - 1)) + "|")
-        out += ["| " + " | ".join(row) + " |" for row in body]
+        out += ["| " + " | ".join([md_text(row[0]), *row[1:]]) + " |" for row in body]
         out.append("")
     return "\n".join(out)
 
@@ -288,7 +290,7 @@ def to_latex(result: TableResult) -> str:
 
 def to_csv(result: TableResult) -> str:
     """Long form: one line per (section, row, column) with every number separately."""
-    return result.cells.to_csv(index=False, float_format="%.6g")
+    return csv_frame(result.cells).to_csv(index=False, float_format="%.6g")
 
 
 def write(result: TableResult, out_dir) -> list:

@@ -7,9 +7,10 @@ on (a transfer when that differs from the evaluated data). docs/records.md lists
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from plumbing.files import read_json
 
 FROZEN_PREFIXES = ("linear_", "knn_")   # metrics scored on the frozen encoder's embeddings
 
@@ -34,8 +35,8 @@ def pretrain_step(folder: Path | None) -> int | None:
     if folder is None:
         return None
     try:
-        return int(json.loads((Path(folder) / "meta.json").read_text())["steps"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(read_json(Path(folder) / "meta.json")["steps"])
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):   # any file: no step, never a crash
         return None
 
 
