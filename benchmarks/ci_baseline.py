@@ -4,6 +4,7 @@ pre-training (task ``pretext``), with the seed-to-seed spread.
 
     python -m benchmarks.ci_baseline                      # seeds 0-4: runs everything (~10 min on 2 cores)
     python -m benchmarks.ci_baseline --from results/      # from the records of an existing run instead
+    python -m benchmarks.ci_baseline --regate             # re-annotate results/ci_baseline.json's gating only
 
 Tolerance rule (one-sided where the metric allows it, see ``direction``): ``tolerance =
 max(K_STD x std over seeds, FLOOR, rel x |mean|)`` with rel = REL_HIGHER for accuracies / mAP
@@ -15,11 +16,20 @@ held-out batch) from failing on a single flip; relative metrics (``UNFLOORED``) 
 ``tests/e2e/test_ci_regression.py`` shows which
 broken-learning runs the rule flags and that a held-back seed passes.
 Each entry also keeps every seed's value: the opt-in determinism check compares seed 0 exactly.
+
+Gating (``reports.regression.gating``): each entry records its trivial floor (chance for
+recognition top-k over ``num_classes``, 50 for the binary order tasks, 0 for the other
+accuracies / mAP / F1, zero velocity for MPJPE) and ``"gated": false`` when its threshold does
+not clear it (it could never fail; the regression report lists it as "not gated: no signal at
+ci"); ``reference`` / ``separates_reference`` say the same against the random-init row where
+the baseline has one. ``--regate`` recomputes this on an existing baseline without training.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,6 +37,7 @@ import numpy as np
 import torch
 
 from plumbing.files import atomic_write_json
+from reports.regression import gating
 
 from . import run
 from .runner.records import load_records
@@ -95,12 +106,47 @@ def baseline_from_records(recs: list[dict], seeds: list[int]) -> dict:
         if levels is not None:
             entry["levels"] = levels
         entries.append(entry)
-    return {"profile": "ci", "datasets": sorted(datasets_seen), "seeds": seeds,
+    base = {"profile": "ci", "datasets": sorted(datasets_seen), "seeds": seeds,
             "torch": torch.__version__, "platform": platform.machine(),
             "rule": f"one-sided except MPJPE (see benchmarks/ci_baseline.py): tolerance = max({K_STD:g} x std over seeds, "
                     f"{FLOOR:g} points or mm (none for {', '.join(UNFLOORED)}), {REL_HIGHER:g} x |mean| for accuracies / mAP, "
                     f"{REL:g} x |mean| for errors)",
+            "num_classes": synthetic_num_classes() if all(d.startswith("synthetic") for d in datasets_seen) else None,
             "entries": entries}
+    return regate(base)
+
+
+GATING_KEYS = ("floor", "floor_source", "gated", "reference", "separates_reference")
+GATING_RULE = ("an entry is gated when its threshold (mean - tolerance; mean + tolerance for lower-is-better; "
+               "the band mean +- tolerance for two-sided) clears its trivial floor: chance 100 k / num_classes "
+               "for recognition top-k, 50 for frame / clip order, 0 for other accuracies / mAP / F1, zero "
+               "velocity for MPJPE; reference = the random-init row's mean (informational)")
+
+
+def synthetic_num_classes() -> int:
+    """Recognition classes of the synthetic world (the ci data)."""
+    from datasets.synthetic import ACTIONS
+
+    return len(ACTIONS)
+
+
+def regate(base: dict) -> dict:
+    """The baseline with every entry's gating recomputed from its own numbers (no training).
+
+    An earlier ``"gated": false`` is recomputed too (the rule decides, not the old annotation).
+    Raises ValueError (one line) on a malformed baseline."""
+    fresh = base
+    if isinstance(base, dict) and isinstance(base.get("entries"), list):
+        entries = [{k: v for k, v in e.items() if k not in GATING_KEYS} if isinstance(e, dict) else e
+                   for e in base["entries"]]
+        fresh = dict(base, entries=entries)
+        if fresh.get("num_classes") is None and all(str(d).startswith("synthetic") for d in fresh.get("datasets") or ["?"]):
+            fresh["num_classes"] = synthetic_num_classes()
+    gates = gating(fresh)
+    out = dict(fresh, gating_rule=GATING_RULE,
+               entries=[{**e, **{k: g[k] for k in GATING_KEYS}} for e, g in zip(fresh["entries"], gates)])
+    out["ungated"] = sum(not g["gated"] for g in gates)
+    return out
 
 
 def main(argv=None) -> int:
@@ -111,7 +157,24 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir", type=Path, default=Path(".cache"))
     p.add_argument("--from", dest="source", type=Path, default=None,
                    help="build from the records of this results folder (a finished ci run of these seeds)")
+    p.add_argument("--regate", nargs="?", const=True, default=None, metavar="BASELINE",
+                   help="recompute the gating of an existing baseline (default: --out) in place, no training")
     args = p.parse_args(argv)
+    if args.regate is not None:
+        path = args.out if args.regate is True else Path(args.regate)
+        try:
+            text = path.read_text(encoding="utf-8")
+            base = regate(json.loads(text))
+        except RecursionError:
+            print(f"{path}: cannot re-gate the baseline (nested too deeply)", file=sys.stderr)
+            return 2
+        except (OSError, ValueError) as err:
+            print(f"{path}: cannot re-gate the baseline ({str(err).splitlines()[0][:300]})", file=sys.stderr)
+            return 2
+        atomic_write_json(path, base)
+        print(f"re-gated {path}: {len(base['entries']) - base['ungated']} of {len(base['entries'])} metrics gated, "
+              f"{base['ungated']} not gated (no signal at ci)")
+        return 0
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
@@ -125,7 +188,7 @@ def main(argv=None) -> int:
             p.error(f"--from {args.source}: no ci records for seeds {missing}; run them first")
         base = baseline_from_records(recs, seeds)
         atomic_write_json(args.out, base)
-        print(f"wrote {args.out}: {len(base['entries'])} metrics from seeds {seeds}")
+        print(f"wrote {args.out}: {len(base['entries'])} metrics from seeds {seeds}, {base['ungated']} not gated")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         code = run.main(["--method", "all", "--task", "all", "--profile", "ci", "--seeds", args.seeds,
@@ -134,7 +197,7 @@ def main(argv=None) -> int:
             return code
         base = baseline_from_records(load_records(Path(tmp)), seeds)
     atomic_write_json(args.out, base)
-    print(f"wrote {args.out}: {len(base['entries'])} metrics from seeds {seeds}")
+    print(f"wrote {args.out}: {len(base['entries'])} metrics from seeds {seeds}, {base['ungated']} not gated")
     return 0
 
 
