@@ -32,7 +32,7 @@ from plumbing.files import AtomicFile, atomic_write_text, check_writable_folder
 
 from . import meta as M
 from ._malloc import tune_malloc
-from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic
+from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic, write_meta
 from .classes import CLASS_NAMES
 from .errors import SkeletonFormatError
 from .readers.ntu import parse_ntu_skeleton
@@ -234,7 +234,9 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
     else:
         inputs = _ntu_inputs(raw, dataset, Path(missing) if missing else None, log)
         top = {"ntu60": M.NTU60_MAX_ACTION, "ntu120": M.NTU120_MAX_ACTION}.get(dataset)
-        num_classes = top or _synthetic_num_classes(int(inputs["fields"]["action"].max()) if len(inputs["files"]) else 0)
+        seen = int(inputs["fields"]["action"].max()) if len(inputs["files"]) else 0
+        # a synthetic raw folder with actions beyond the world's class list keeps every label in range
+        num_classes = top or max(_synthetic_num_classes(seen), seen)
     fingerprint = _fingerprint(dataset, raw, inputs, num_classes)
     if not force and is_up_to_date(out, fingerprint):
         log(f"{dataset}: cache {out} is up to date (same inputs); nothing to do")
@@ -321,6 +323,8 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
             class_names = list(ACTIONS)
         except ImportError:
             class_names = []
+        if len(class_names) != num_classes:   # a raw folder that is not the generator's: no names
+            class_names = []
     meta = {"format_version": FORMAT_VERSION, "dataset": dataset, "detection": detection,
             "num_classes": num_classes, "class_names": class_names,
             "splits": [c.split(":", 1)[1] for c in splits_cols], "samples": len(rows),
@@ -328,6 +332,6 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
             "raw": str(raw.resolve()), "bad_files": len(bad), "missing_listed": inputs.get("listed", 0),
             "outside_dataset": inputs.get("outside", 0),
             "inputs": [str(p) for p in inputs["extra"]], "checksums": checksums(out)}
-    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1))
+    meta = write_meta(out, meta)   # last, with its own checksum
     report_prepared(dataset, out, meta, bad, log)
     return out

@@ -17,7 +17,7 @@ import pandas as pd
 from plumbing.files import AtomicFile, atomic_write_text
 
 from . import meta as M
-from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic
+from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic, write_meta
 from .classes import CLASS_NAMES
 from .readers.pyskl import read_pyskl
 
@@ -112,6 +112,6 @@ def prepare_pyskl(dataset: str, pkl: Path, out: Path, *, missing: Path | None, f
             "frames": int(offsets[-1]), "frame_shape": list(FRAME_SHAPE), "fingerprint": fingerprint,
             "raw": str(pkl.resolve()), "source_format": "pyskl", "bad_files": len(bad), "missing_listed": listed,
             "outside_dataset": outside, "inputs": [str(missing)] if missing else [], "checksums": checksums(out)}
-    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1))
+    meta = write_meta(out, meta)   # last, with its own checksum
     report_prepared(dataset, out, meta, bad, log)
     return out
