@@ -7,11 +7,15 @@ metrics therefore run with autocast disabled on float32 tensors, wherever they a
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
 def float32_island(device: torch.device | str | torch.Tensor):
-    """Context that disables autocast on ``device`` (or a tensor's device)."""
+    """Context that disables autocast on ``device`` (or a tensor's device); ``meta`` has no
+    autocast (``benchmarks.perf --device meta``), so nothing to disable there."""
     if isinstance(device, torch.Tensor):
         device = device.device
-    return torch.autocast(torch.device(device).type, enabled=False)
+    kind = torch.device(device).type
+    return contextlib.nullcontext() if kind == "meta" else torch.autocast(kind, enabled=False)

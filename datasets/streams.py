@@ -1,6 +1,8 @@
 """Joint / motion / bone streams on batched tensors ``(..., T, M, V, C)``."""
 from __future__ import annotations
 
+import functools
+
 import torch
 
 #: (child, parent) joint pairs, 1-based, NTU order (hitrs.md / ST-GCN); joint 21 is its own parent
@@ -33,9 +35,15 @@ def motion(x: torch.Tensor, lengths: torch.Tensor | None = None, *, forward: boo
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _parents(device: torch.device) -> torch.Tensor:
+    """``NTU_PARENT`` on ``device``, copied once (not a host-to-device copy in every step)."""
+    return NTU_PARENT.to(device)
+
+
 def bone(x: torch.Tensor) -> torch.Tensor:
     """x_v - x_parent(v) over the 25 NTU pairs (the spine-shoulder bone is zero)."""
-    return x - x[..., NTU_PARENT.to(x.device), :]
+    return x - x[..., _parents(x.device), :]
 
 
 def to_stream(x: torch.Tensor, stream: str, lengths: torch.Tensor | None = None, *, forward_motion: bool = False) -> torch.Tensor:

@@ -67,12 +67,12 @@ class SkeletonMethod(nn.Module, abc.ABC):
         self._capacities: dict[str, int] = {}
 
     # ---- static shapes ------------------------------------------------------------------
-    def capacities(self, lengths: np.ndarray, frames: int, use: str) -> dict[str, int]:
+    def capacities(self, lengths: np.ndarray, frames: int, use: str, exact: bool = False) -> dict[str, int]:
         """Host side, before a batch reaches the device: sizes of the packed tensors a step on
         samples of these ``lengths`` (padded to ``frames``) needs, rounded up to a few values
-        (``methods.packing.bucket``) so that steps repeat their shapes. ``use``: "pretrain"
-        (``pretrain_loss``) or "embed" (``video_embedding``). Default: none (every shape
-        follows from the batch shape)."""
+        (``methods.packing.bucket``; ``exact``: not rounded) so that steps repeat their shapes.
+        ``use``: "pretrain" (``pretrain_loss``) or "embed" (``video_embedding``). Default: none
+        (every shape follows from the batch shape)."""
         return {}
 
     @contextlib.contextmanager

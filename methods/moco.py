@@ -20,6 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from datasets.precision import float32_island
 from plumbing.rank import rank_and_world
 
 from .base import SkeletonMethod, optimizer_options
@@ -115,7 +116,7 @@ def contrastive_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, te
     """``(logits (B, 1+K) / T, l_pos (B, 1), l_neg (B, K))`` in float32; label 0 is the positive.
 
     ``queue`` is cloned so a later in-place enqueue cannot corrupt the backward pass."""
-    with torch.autocast(q.device.type, enabled=False):
+    with float32_island(q):
         q, k = q.float(), k.float()
         l_pos = (q * k).sum(dim=1, keepdim=True)
         l_neg = q @ queue.detach().clone().float().t()

@@ -40,7 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", default=None, help="comma list (default: every registered method)")
     p.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)} (default: all)")
-    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when available)")
+    p.add_argument("--device", default=None,
+                   help="cpu | cuda | cuda:N | meta (default: cuda when available). meta runs every step on "
+                        "tensors without data: completing proves the step never reads device data on the host")
     p.add_argument("--profile", default=None, choices=["paper", "small", "ci"],
                    help="method/task sizes (default: paper on CUDA, ci on CPU)")
     p.add_argument("--patterns", default="ours,reference", help="comma list of ours, reference (default: both)")
@@ -91,6 +93,11 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
     names = _csv(args.methods, available, "--methods") if args.methods else available
     phases = _csv(args.phases, PHASES, "--phases")
     patterns = ["reference"] if args.reference_pattern else _csv(args.patterns, ("ours", "reference"), "--patterns")
+    if info.device.type == "meta":   # the reference pattern sizes its tensors from the data: not on meta
+        if patterns == ["reference"]:
+            raise SystemExit("--device meta measures the ours pattern only (the reference pattern reads the data "
+                             "to size its tensors, by design); drop --reference-pattern / --patterns reference")
+        patterns = ["ours"]
     overrides = _overrides(args.overrides)
     chosen = args.precision or "default"             # per method (numerics.resolve) when not given
     note = numerics.configure(args.precision or "fp32", info.device)   # TF32 flags (CUDA), shared by both patterns
@@ -137,7 +144,7 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
     for name in names:
         for phase in phases:
             try:
-                wl = build(name, phase, profile, overrides, args.batch, steps, args.seed)
+                wl = build(name, phase, profile, overrides, args.batch, steps, args.seed, info.device)
             except Exception as err:  # a method still being written must not stop the others
                 skipped.append({"method": name, "phase": phase, "error": f"{type(err).__name__}: {err}"})
                 print(f"[perf] {name}/{phase}: could not build ({type(err).__name__}: {err}); skipped", file=sys.stderr)

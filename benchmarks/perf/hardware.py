@@ -58,11 +58,11 @@ def peak_for(name: str) -> tuple[float | None, str]:
 
 
 def resolve(device: str, peak_tflops: float | None = None) -> DeviceInfo:
-    """``device`` is "cpu", "cuda" or "cuda:N"; a CUDA request without CUDA is an error."""
+    """``device`` is "cpu", "meta", "cuda" or "cuda:N"; a CUDA request without CUDA is an error."""
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise SystemExit(f"--device {device}: expected cpu or cuda[:N]") from None
+        raise SystemExit(f"--device {device}: expected cpu, meta or cuda[:N]") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise SystemExit(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}); "
@@ -74,8 +74,12 @@ def resolve(device: str, peak_tflops: float | None = None) -> DeviceInfo:
     elif dev.type == "cpu":
         name = f"CPU: {_cpu_model()}"
         peak, source = None, "MFU is reported on CUDA only"
+    elif dev.type == "meta":
+        name = "meta"
+        peak, source = None, ("meta device: tensors without data; a step that completes never read device data "
+                              "on the host (samples/s is host dispatch time only)")
     else:
-        raise SystemExit(f"--device {device}: expected cpu or cuda[:N]")
+        raise SystemExit(f"--device {device}: expected cpu, meta or cuda[:N]")
     if peak_tflops is not None:
         peak, source = peak_tflops * 1e12, f"--peak-tflops {peak_tflops:g}"
     return DeviceInfo(dev, name, slugify(name), peak, source)
@@ -104,6 +108,8 @@ class PeakMemory:
         """Start a new peak; on CPU also hands freed heap back (``malloc_trim``) so that the
         previous measurement's allocations do not set this one's floor."""
         gc.collect()
+        if self.device.type == "meta":
+            return
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             self.at_reset = int(torch.cuda.memory_allocated(self.device))
@@ -120,7 +126,9 @@ class PeakMemory:
             self.kind = "cpu_peak_rss_process_lifetime"
         self.at_reset = _current_rss()
 
-    def read(self) -> int:
+    def read(self) -> int | None:
+        if self.device.type == "meta":
+            return None
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated(self.device))
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024   # Linux: KiB

@@ -14,9 +14,6 @@ Timing synchronises the device before starting and stopping the clock; warm-up s
 """
 from __future__ import annotations
 
-import math
-import queue
-import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -26,8 +23,10 @@ from torch import nn
 from torch.utils import flop_counter
 
 from ..engine import precision as numerics
+from ..engine.loader import Prefetch
+from ..engine.step import LogWindow, MicroBatch, train_step
 from .hardware import DeviceInfo, PeakMemory, synchronize
-from .workloads import HostBatch, Workload
+from .workloads import Workload
 
 
 @dataclass(frozen=True)
@@ -57,47 +56,6 @@ def make_pattern(name: str, device: torch.device, compile: bool = False, compile
     raise ValueError(f"unknown pattern {name!r}; choose ours or reference")
 
 
-class _Prefetch:
-    """Runs a host-batch generator ``depth`` batches ahead in a daemon thread (numpy gathers
-    and pinned copies release the GIL, so this overlaps with the GPU step's Python)."""
-
-    def __init__(self, source, depth: int = 3):
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True)
-        self._thread.start()
-
-    def _offer(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, source):
-        try:
-            for item in source:
-                if not self._offer(item):
-                    return
-        except BaseException as err:  # surfaced in the consumer
-            self._offer(err)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> HostBatch:
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
 def _register_cpu_sdpa_flops() -> None:
     """FlopCounterMode knows the CUDA SDPA kernels; count CPU's flash kernel the same way."""
     aten = torch.ops.aten
@@ -120,34 +78,40 @@ class _Stats:
     def __init__(self):
         self.samples = self.valid = self.padded = 0
 
-    def add(self, b: HostBatch):
+    def add(self, b: MicroBatch):
         self.samples += b.samples
         self.valid += b.valid_frames
         self.padded += b.padded_frames
 
 
 def _step(wl: Workload, forward: nn.Module, batches, device: torch.device, pattern: Pattern, index: int,
-          stats: _Stats) -> None:
-    """One optimizer step of ``accumulation`` micro-batches, as the engine/runner does it."""
-    autocast = numerics.autocast(device, pattern.precision)
+          stats: _Stats, window: LogWindow | None = None) -> None:
+    """One optimizer step of ``accumulation`` micro-batches: the engine's ``train_step`` (static
+    capacities in the ours pattern, sizes from the data in the reference pattern), then the
+    scheduler and the method's hooks, as the engine calls them."""
     wl.before_step(index)
-    wl.optimizer.zero_grad(set_to_none=True)
-    for _ in range(wl.accumulation):
-        host = next(batches)
-        tensors = tuple(t.to(device, non_blocking=pattern.pinned) for t in host.tensors)
-        with autocast:
-            loss = forward(*tensors)
-        (loss / wl.accumulation).backward()
-        value = float(loss.detach())   # the engine logs every micro-batch's loss (a sync)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"perf {wl.method}/{wl.phase}/{pattern.name}: non-finite loss at step {index}")
-        stats.add(host)
-    if wl.grad_clip > 0:
-        nn.utils.clip_grad_norm_(wl.net.parameters(), wl.grad_clip)
-    wl.optimizer.step()
+
+    def take():
+        for _ in range(wl.accumulation):
+            batch = next(batches)
+            stats.add(batch)
+            yield batch
+
+    sums = train_step(lambda tensors: (forward(*tensors), {}), take(), wl.optimizer, accumulation=wl.accumulation,
+                      device=device, precision=pattern.precision, grad_clip=wl.grad_clip, params=wl.net.parameters,
+                      shapes=wl.shapes)
     if wl.scheduler is not None:
         wl.scheduler.step()
     wl.after_step()
+    if window is not None:
+        window.add(index, sums)
+
+
+def _check_finite(wl: Workload, pattern: Pattern, window: LogWindow) -> None:
+    """The engine reads its losses every ``log_every`` steps; here once per measurement."""
+    finite, _, first = window.read()
+    if not finite:
+        raise FloatingPointError(f"perf {wl.method}/{wl.phase}/{pattern.name}: non-finite loss from step {first}")
 
 
 def count_flops(wl: Workload, device: torch.device, pattern: Pattern, seed: int, steps: int = 1) -> tuple[float, int]:
@@ -177,8 +141,11 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
     forward: nn.Module = wl.net
     if pattern.data_parallel:
         forward = nn.DataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
-    if pattern.compile:
-        forward = torch.compile(forward, mode=pattern.compile_mode, dynamic=True)  # as the engine: bucket lengths vary
+    if pattern.compile:   # static shapes: one graph per capacity bucket; compiled code draws from the default RNG
+        for module in wl.net.modules():
+            if hasattr(module, "use_default_rng"):
+                module.use_default_rng = True
+        forward = torch.compile(forward, mode=pattern.compile_mode, dynamic=False)
     order = "bucketed" if pattern.bucketed else "random"
     memory = PeakMemory(device)
     warm = _Stats()
@@ -188,7 +155,8 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
     del warm_batches
     # every pattern times the same samples: epoch 0 of the bank in its own order
     source = wl.host_batches(order, pattern.pinned, seed)
-    batches = _Prefetch(source) if pattern.prefetch else source
+    batches = Prefetch(source) if pattern.prefetch else source
+    window = LogWindow()
     try:
         synchronize(device)
         memory.reset()
@@ -196,13 +164,15 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
         start = time.perf_counter()
         for i in range(steps):
             t0 = time.perf_counter()
-            _step(wl, forward, batches, device, pattern, warmup + i, stats)
+            _step(wl, forward, batches, device, pattern, warmup + i, stats, window)
             synchronize(device)
             times.append(time.perf_counter() - t0)
         elapsed = time.perf_counter() - start
         peak = memory.read()
+        if device.type != "meta":
+            _check_finite(wl, pattern, window)
     finally:
-        if isinstance(batches, _Prefetch):
+        if isinstance(batches, Prefetch):
             batches.close()
     rate = stats.samples / elapsed if elapsed > 0 else 0.0
     per_sample = flops_per_sample
@@ -225,3 +195,11 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
         "variable_length": wl.variable_length,
         "pattern_settings": asdict(pattern),
     }
+
+
+def run_steps(wl: Workload, forward: nn.Module, batches, device: torch.device, pattern: Pattern, start: int,
+              count: int) -> None:
+    """``count`` optimizer steps of ``wl`` from step index ``start`` (the audit's unit)."""
+    stats = _Stats()
+    for i in range(count):
+        _step(wl, forward, batches, device, pattern, start + i, stats)

@@ -10,8 +10,12 @@ Each workload is what the runner trains, built from the runner's own pieces:
 * ``prediction``: ``tasks.prediction.Forecaster`` (encoder + residual LSTM decoder), MSE.
 
 Inputs come from a ``SkeletonBank`` of NTU-length random walks; ``host_batches`` yields CPU
-batches in the pattern's order (length-bucketed or random) so that the timing loop only moves
-them to the device and steps.
+``MicroBatch`` es (the engine's) in the pattern's order: the static layout of the engine
+(padded to the profile's ``max_frames``, the method's capacities) or, for the reference
+pattern (``order="random"``), random batches padded to their longest sample with every size
+taken from the data. Models and optimizers are built on the measured device (fused
+optimizers on CUDA, as the engine); the timing loop only moves batches and steps
+(``benchmarks.engine.step.train_step``).
 """
 from __future__ import annotations
 
@@ -27,8 +31,11 @@ from torch import nn
 import methods
 from plumbing.config import to_dict
 
+from methods.base import optimizer_options
+
 from ..config import make_run_config
 from ..engine.data import BucketBatches
+from ..engine.step import MicroBatch
 from ..tasks.detection import ClipClassifier
 from ..tasks.prediction import Forecaster, training_loss
 from ..tasks.recognition import VideoClassifier
@@ -43,14 +50,6 @@ FIXED_SHAPE_BANK = 512      # detection / prediction only cut windows out of the
 
 
 @dataclass
-class HostBatch:
-    tensors: tuple[torch.Tensor, ...]   # CPU (pinned when asked); first dim = samples
-    samples: int
-    valid_frames: int                   # frames of real data in the batch
-    padded_frames: int                  # frames computed on (B x T)
-
-
-@dataclass
 class Workload:
     method: str
     phase: str
@@ -62,12 +61,13 @@ class Workload:
     grad_clip: float
     epoch_samples: int
     epoch_note: str
-    host_batches: Callable[[str, bool, int], Iterator[HostBatch]]   # (order, pin, seed)
+    host_batches: Callable[[str, bool, int], Iterator[MicroBatch]]   # (order, pin, seed)
     lengths: np.ndarray                 # the bank's lengths (after max_frames)
     config: dict = field(default_factory=dict)
     before_step: Callable[[int], None] = lambda step: None
     after_step: Callable[[], None] = lambda: None
     variable_length: bool = True        # whether bucketing can change the batch shapes
+    shapes: Callable | None = None      # the method's ``static_shapes`` (capacities of a MicroBatch)
 
 
 class _PretrainLoss(nn.Module):
@@ -99,16 +99,20 @@ def _bank_size(batch: int, accumulation: int, steps: int) -> int:
     return per_step * max(1, min(steps, BANK_CAP // per_step))
 
 
-def _sequence_batches(bank: SkeletonBank, batch: int, with_labels: int | None) -> Callable:
-    """Infinite epochs over the bank, each batch padded to its longest sample.
+def _sequence_batches(bank: SkeletonBank, batch: int, with_labels: int | None, frames: int,
+                      capacities: Callable[[np.ndarray, int], dict] | None = None) -> Callable:
+    """Infinite epochs over the bank.
 
     ``order``: "bucketed" = ``BucketBatches`` with length buckets of 8 batches (ours);
     "random" = buckets of 1 batch, i.e. random batches (the reference); "probe" = every batch
-    spread evenly over the sorted lengths (FLOP counting: the average sample)."""
+    spread evenly over the sorted lengths (FLOP counting: the average sample). Every order but
+    "random" is the engine's static layout: padded to ``frames`` with ``capacities(lengths, T)``;
+    "random" pads each batch to its longest sample and sizes everything from the data."""
     lengths = bank.lengths.numpy()
 
-    def gen(order: str, pin: bool, seed: int) -> Iterator[HostBatch]:
+    def gen(order: str, pin: bool, seed: int) -> Iterator[MicroBatch]:
         labels = torch.Generator().manual_seed(seed)
+        static = order != "random"
         if order == "probe":
             by_length = np.argsort(lengths, kind="stable")
             stride = max(1, len(lengths) // batch)
@@ -120,16 +124,18 @@ def _sequence_batches(bank: SkeletonBank, batch: int, with_labels: int | None) -
             epochs = (batches.epoch(e) for e in itertools.count())
         for epoch in epochs:
             for items in epoch:
-                x, lens = bank.batch(items, pin=pin)
+                x, lens = bank.batch(items, pad_to=max(frames, int(lengths[items].max())) if static else None, pin=pin)
                 tensors = (x, lens)
                 if with_labels is not None:
                     tensors += (torch.randint(with_labels, (len(items),), generator=labels),)
-                yield HostBatch(tensors, len(items), int(lens.sum()), len(items) * int(x.shape[1]))
+                caps = capacities(lengths[items], int(x.shape[1])) if static and capacities is not None else {}
+                yield MicroBatch(tensors, caps, int(lengths[items].sum()), len(items) * int(x.shape[1]))
     return gen
 
 
-def _pretrain(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int) -> Workload:
-    method = methods.create(name, profile=profile, **overrides)
+def _pretrain(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int,
+              device: torch.device) -> Workload:
+    method = methods.create(name, profile=profile, **overrides).to(device)
     loop = method.config.loop
     b = batch or loop.batch_size
     bodies = 1 if method.split_bodies_for_pretraining else 2
@@ -145,9 +151,10 @@ def _pretrain(name: str, profile: str, overrides: dict, batch: int | None, steps
     return Workload(
         name, "pretrain", _PretrainLoss(method), optimizer, scheduler, b, loop.accumulation, loop.grad_clip,
         epoch_samples, "NTU-60 xsub train, every body its own sample (Hi-TRS)" if bodies == 1 else "NTU-60 xsub train",
-        _sequence_batches(bank, b, None), lens, {"method": to_dict(method.config)},
+        _sequence_batches(bank, b, None, loop.max_frames, lambda ls, t: method.capacities(ls, t, "pretrain")),
+        lens, {"method": to_dict(method.config)},
         before_step=lambda step: method.on_step_start(max(total - steps, 0) + step, total),
-        after_step=method.after_optimizer_step)
+        after_step=method.after_optimizer_step, shapes=method.static_shapes)
 
 
 def _downstream_bank(n: int, max_frames: int, seed: int, min_frames: int = ntu.MIN_FRAMES) -> tuple[SkeletonBank, np.ndarray]:
@@ -155,29 +162,35 @@ def _downstream_bank(n: int, max_frames: int, seed: int, min_frames: int = ntu.M
     return random_walk_bank(lens, 2, seed, two_person_fraction=ntu.TWO_PERSON_FRACTION), lens
 
 
-def _finetune(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int) -> Workload:
+def _adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=lr, **optimizer_options(model.parameters()))
+
+
+def _finetune(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int,
+              device: torch.device) -> Workload:
     task = make_run_config(profile).recognition
     method = methods.create(name, profile=profile, **overrides)
     b = batch or task.batch_size
     bank, lens = _downstream_bank(_bank_size(b, 1, steps), task.max_frames, seed)
-    model = VideoClassifier(method, NTU_CLASSES)
-    optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
-    return Workload(name, "finetune", _SupervisedLoss(model, nn.CrossEntropyLoss()), optimizer, None, b, 1, 0.0,
-                    NTU60_XSUB_TRAIN, "NTU-60 xsub train (recognition fine-tuning, both bodies)",
-                    _sequence_batches(bank, b, NTU_CLASSES), lens,
-                    {"method": to_dict(method.config), "task": to_dict(task)})
+    model = VideoClassifier(method, NTU_CLASSES).to(device)
+    return Workload(name, "finetune", _SupervisedLoss(model, nn.CrossEntropyLoss()), _adam(model, task.lr), None, b,
+                    1, 0.0, NTU60_XSUB_TRAIN, "NTU-60 xsub train (recognition fine-tuning, both bodies)",
+                    _sequence_batches(bank, b, NTU_CLASSES, task.max_frames,
+                                      lambda ls, t: method.capacities(ls, t, "embed")), lens,
+                    {"method": to_dict(method.config), "task": to_dict(task)}, shapes=method.static_shapes)
 
 
-def _detection(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int) -> Workload:
+def _detection(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int,
+               device: torch.device) -> Workload:
     task = make_run_config(profile).detection
     method = methods.create(name, profile=profile, **overrides)
     b = batch or task.batch_size
     bank, lens = _downstream_bank(FIXED_SHAPE_BANK, ntu.MAX_FRAMES, seed)
-    model = ClipClassifier(method, PKU_CLASSES, task.window, task.dilation)
-    optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
+    model = ClipClassifier(method, PKU_CLASSES, task.window, task.dilation).to(device)
+    optimizer = _adam(model, task.lr)
     window, dilation = task.window, task.dilation
 
-    def gen(order: str, pin: bool, seed_: int) -> Iterator[HostBatch]:
+    def gen(order: str, pin: bool, seed_: int) -> Iterator[MicroBatch]:
         g = torch.Generator().manual_seed(seed_)
         step = 0
         while True:   # windows have one shape: bucketing does not apply
@@ -185,7 +198,7 @@ def _detection(name: str, profile: str, overrides: dict, batch: int | None, step
             clips = bank.clips(items, window, dilation, seed=seed_ * 1_000_003 + step, pin=pin)
             labels = torch.randint(PKU_CLASSES + 1, (b,), generator=g)
             step += 1
-            yield HostBatch((clips, labels), b, b * window, b * window)
+            yield MicroBatch((clips, labels), {}, b * window, b * window)
 
     epoch = math.ceil(PKU_XSUB_TRAIN_FRAMES / task.train_frame_stride)
     return Workload(name, "detection", _SupervisedLoss(model, nn.CrossEntropyLoss()), optimizer, None, b, 1, 0.0,
@@ -193,16 +206,18 @@ def _detection(name: str, profile: str, overrides: dict, batch: int | None, step
                     gen, lens, {"method": to_dict(method.config), "task": to_dict(task)}, variable_length=False)
 
 
-def _prediction(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int) -> Workload:
+def _prediction(name: str, profile: str, overrides: dict, batch: int | None, steps: int, seed: int,
+                device: torch.device) -> Workload:
     task = make_run_config(profile).prediction
     method = methods.create(name, profile=profile, **overrides)
     b = batch or task.batch_size
     total = task.observe + task.predict
     bank, lens = _downstream_bank(FIXED_SHAPE_BANK, ntu.MAX_FRAMES, seed, min_frames=total)
     model = Forecaster(method, task.hidden, task.dropout, task.predict, warmup=task.warmup_frames,
-                       relative=task.relative_input)
-    optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
+                       relative=task.relative_input).to(device)
+    optimizer = _adam(model, task.lr)
     observe = task.observe
+    capacities = method.capacities(np.full(b, observe), observe, "embed")
 
     class _Loss(nn.Module):
         def __init__(self):
@@ -212,28 +227,31 @@ def _prediction(name: str, profile: str, overrides: dict, batch: int | None, ste
         def forward(self, windows, lengths):
             return training_loss(self.model(windows[:, :observe], lengths).float(), windows[:, observe:], task.loss)
 
-    def gen(order: str, pin: bool, seed_: int) -> Iterator[HostBatch]:
+    def gen(order: str, pin: bool, seed_: int) -> Iterator[MicroBatch]:
         g = torch.Generator().manual_seed(seed_)
         step = 0
         while True:   # fixed 75-frame windows: bucketing does not apply
             items = torch.randint(len(bank), (b,), generator=g)
             windows = bank.crops(items, total, seed=seed_ * 1_000_003 + step, pin=pin)
             step += 1
-            yield HostBatch((windows, torch.full((b,), observe, dtype=torch.long)), b, b * total, b * total)
+            yield MicroBatch((windows, torch.full((b,), observe, dtype=torch.long)),
+                             capacities if order != "random" else {}, b * total, b * total)
 
     return Workload(name, "prediction", _Loss(), optimizer, None, b, 1, 0.0,
                     NTU60_PRED_TRAIN * task.crops_per_sequence,
                     f"NTU-60 xsub sequences >= {total} frames x crops_per_sequence {task.crops_per_sequence}",
-                    gen, lens, {"method": to_dict(method.config), "task": to_dict(task)}, variable_length=False)
+                    gen, lens, {"method": to_dict(method.config), "task": to_dict(task)}, variable_length=False,
+                    shapes=method.static_shapes)
 
 
 BUILDERS = {"pretrain": _pretrain, "finetune": _finetune, "detection": _detection, "prediction": _prediction}
 
 
 def build(name: str, phase: str, profile: str, overrides: dict | None = None, batch: int | None = None,
-          steps: int = 10, seed: int = 0) -> Workload:
-    """The ``phase`` workload of method ``name`` at ``profile`` (``overrides`` go to the method)."""
+          steps: int = 10, seed: int = 0, device: torch.device | str = "cpu") -> Workload:
+    """The ``phase`` workload of method ``name`` at ``profile`` (``overrides`` go to the method),
+    its model and optimizer on ``device`` (``meta``: the methods draw from the default RNG)."""
     if phase not in BUILDERS:
         raise ValueError(f"unknown phase {phase!r}; choose from {', '.join(PHASES)}")
     torch.manual_seed(seed)
-    return BUILDERS[phase](name, profile, dict(overrides or {}), batch, steps, seed)
+    return BUILDERS[phase](name, profile, dict(overrides or {}), batch, steps, seed, torch.device(device))

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from datasets.augment import crossclr_temporal_crop, shear
+from datasets.precision import float32_island
 from datasets.preprocess import CENTER_JOINT, frame50, y_rotate_shoulders
 from datasets.streams import to_stream
 
@@ -99,7 +100,7 @@ class CrosSCLR(MemoryBankMethod):
 
     def pretrain_loss(self, x: torch.Tensor, lengths: torch.Tensor):
         cfg = self.config
-        with torch.autocast(x.device.type, enabled=False):  # coordinates stay float32 (shear is a matmul)
+        with float32_island(x):  # coordinates stay float32 (shear is a matmul)
             x50 = frame50(x.float(), lengths)
             view_q, view_k = self._view(x50), self._view(x50)
         q, k, l_pos, l_neg, logits = {}, {}, {}, {}, {}
@@ -135,7 +136,7 @@ class CrosSCLR(MemoryBankMethod):
         return self.pairs[self.config.stream].encoder_q.backbone
 
     def video_embedding(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):
+        with float32_island(x):
             x50 = frame50(x.float(), lengths)
         return self.encoder.features_btmvc(crossclr_stream(x50, self.config.stream))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -50,6 +51,11 @@ class HiTRS(SkeletonMethod):
     """Hierarchical transformer (F-TRS -> C-TRS -> V-TRS) with the four reference pretext tasks."""
 
     split_bodies_for_pretraining = True
+    #: significant bits of the packed capacities (``methods.packing.bucket``), measured over one
+    #: paper epoch of NTU-like lengths (``python -m benchmarks.perf.shapes``): pre-training
+    #: (uniform batches of 64) 4-5 shapes at 7 % padding with 3 bits (8 at 4 % with 4);
+    #: fine-tuning (length-bucketed batches of 128, sizes spread over 10x) 5 at 12 % with 2 bits
+    capacity_bits: ClassVar[dict[str, int]] = {"pretrain": 3, "embed": 2}
     table_streams = ("joint", "motion", "bone")                      # Hi-TRS and Hi-TRS-3s rows
     level_sets = ("F", "C", "V", "F+C", "F+V", "C+V", "F+C+V")       # Table 3 ablation
     default_levels = "F+C+V"
@@ -105,17 +111,19 @@ class HiTRS(SkeletonMethod):
         logs["loss"] = loss.detach()
         return loss, {k: v.float() for k, v in logs.items()}
 
-    def capacities(self, lengths: np.ndarray, frames: int, use: str) -> dict[str, int]:
+    def capacities(self, lengths: np.ndarray, frames: int, use: str, exact: bool = False) -> dict[str, int]:
         """F-TRS frames (``length + 2p`` per sample) and V-TRS clips of pre-training; C-TRS clips
         of both bodies for an embedding. From the lengths before augmentation: it only shortens."""
         cfg = self.config
+        bits = self.capacity_bits[use]
+        size = (lambda n: max(int(n), 1)) if exact else (lambda n: bucket(int(n), bits))
         lengths = np.minimum(np.asarray(lengths, dtype=np.int64), frames)
         counts = window_counts(torch.from_numpy(lengths), cfg.window, cfg.stride, cfg.dilation,
                                max_length=frames).numpy()
         if use == "pretrain":
-            return {"pretext_frames": bucket(int((lengths + 2 * pad_frames(cfg.window, cfg.dilation)).sum())),
-                    "pretext_clips": bucket(int(np.maximum(counts - 1, 0).sum()))}
-        return {"embed_clips": bucket(2 * int(counts.sum()))}
+            return {"pretext_frames": size((lengths + 2 * pad_frames(cfg.window, cfg.dilation)).sum()),
+                    "pretext_clips": size(np.maximum(counts - 1, 0).sum())}
+        return {"embed_clips": size(2 * counts.sum())}
 
     def _in_stream_units(self, logs: dict) -> dict:
         """The masked-joint error back in millimetres of the unscaled stream (``stream_scale``)."""

@@ -48,8 +48,14 @@ def window_counts(lengths: torch.Tensor, window: int = 7, stride: int = 7, dilat
 
 
 def count_for(length: int, window: int = 7, stride: int = 7, dilation: int = 2) -> int:
-    """Clips of one ``length``-frame sequence (host arithmetic, for static sizes)."""
-    return int(window_counts(torch.tensor([length]), window, stride, dilation, max_length=length)[0])
+    """Clips of one ``length``-frame sequence: ``window_counts``' rule in plain integers (static
+    sizes are Python ints, which ``torch.compile`` keeps constant; a test checks the two agree)."""
+    p, span = pad_frames(window, dilation), (window - 1) * dilation
+    last_index = length + 2 * p - 1
+    for k in range((last_index) // stride + 2):
+        if min(k * stride + span, last_index) >= last_index - p and (k + 1) * stride + span > last_index:
+            return k + 1
+    raise AssertionError("the windowing rule always stops")   # unreachable: k = kmax - 1 stops
 
 
 def window_index(lengths: torch.Tensor, window: int = 7, stride: int = 7, dilation: int = 2,

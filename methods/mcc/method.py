@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from datasets.augment import shear
+from datasets.precision import float32_island
 from datasets.preprocess import centre
 from datasets.streams import to_stream
 
@@ -38,7 +39,7 @@ def multi_positive_logits(q: torch.Tensor, keys: dict[str, torch.Tensor], queue:
     only extra column that is a negative. float32 also under autocast."""
     extra = [n for n in ("speed", "interpolated", "broken") if n in keys]
     logits, _, l_neg = contrastive_logits(q, keys["key"], queue, temperature)
-    with torch.autocast(q.device.type, enabled=False):
+    with float32_island(q):
         sims = [(q.float() * keys[n].float()).sum(1, keepdim=True) / temperature for n in extra]
     logits = torch.cat([logits[:, :1], *sims, logits[:, 1:]], dim=1)
     ones, zeros = torch.ones_like(logits[:, :1]), torch.zeros_like(logits[:, :1])   # built on the device
@@ -82,7 +83,7 @@ class MCC(MemoryBankMethod):
             grids["interpolated"] = jitter_grid(anchor, g)
         if cfg.use_broken:
             grids["broken"] = broken_grid(anchor, cfg.broken_segments, cfg.reverse_prob, g)
-        with torch.autocast(x.device.type, enabled=False):  # coordinates stay float32 (shear is a matmul)
+        with float32_island(x):  # coordinates stay float32 (shear is a matmul)
             return {name: self._render(x, lengths, t) for name, t in grids.items()}
 
     # ---- pre-training -------------------------------------------------------------------
