@@ -15,7 +15,8 @@ import torch
 from benchmarks.config import make_run_config
 from benchmarks.perf import __main__ as perf_cli
 from benchmarks.perf import estimate, hardware, lengths, report
-from benchmarks.perf.measure import Pattern, _Prefetch, measure
+from benchmarks.engine.loader import Prefetch
+from benchmarks.perf.measure import Pattern, measure
 from benchmarks.perf.synthetic import random_walk_bank
 from benchmarks.perf.workloads import build
 
@@ -95,7 +96,7 @@ def test_estimator_reads_the_files_perf_writes(ci_result, tmp_path):
     (["--device", "cpu", "--methods", "nosuch"], "--methods 'nosuch': unknown nosuch; choose from crossclr, hitrs, mcc"),
     (["--device", "cpu", "--phases", "train"], "--phases 'train'"),
     (["--device", "cpu", "--set", "levels"], "expected KEY=VALUE"),
-    (["--device", "tpu"], "expected cpu or cuda"),
+    (["--device", "tpu"], "expected cpu, meta or cuda"),
 ])
 def test_bad_flags_name_the_flag(argv, message, tmp_path):
     threads = torch.get_num_threads()
@@ -145,15 +146,21 @@ def test_bank_batch_matches_per_sample_padding():
         bank.crops([2], total=6)
 
 
-def test_bucketed_batches_pad_less_than_random_ones():
+def test_ours_batches_are_static_and_random_ones_sized_by_the_data():
+    """ours: the engine's static layout (T = the profile's max_frames, the method's capacities);
+    reference ("random"): each batch padded to its longest sample, no capacities."""
     wl = build("hitrs", "finetune", "ci", steps=8, seed=0)
-    pad = {}
+    max_frames = wl.config["task"]["max_frames"]
     for order in ("bucketed", "random"):
         batches = wl.host_batches(order, False, 0)
         got = [next(batches) for _ in range(8)]
-        pad[order] = 1 - sum(b.valid_frames for b in got) / sum(b.padded_frames for b in got)
         assert sum(b.samples for b in got) == len(wl.lengths)            # the timed steps = one bank epoch
-    assert pad["bucketed"] < pad["random"] / 2
+        for b in got:
+            x, lengths = b.tensors[:2]
+            if order == "bucketed":
+                assert x.shape[1] == max_frames and set(b.capacities) == {"embed_clips"}
+            else:
+                assert x.shape[1] == int(lengths.max()) and b.capacities == {}
 
 
 def test_peak_table_and_speedups():
@@ -190,7 +197,7 @@ def test_prefetch_passes_errors_to_the_consumer():
         yield 1
         raise RuntimeError("bank broke")
 
-    fetch = _Prefetch(source())
+    fetch = Prefetch(source())
     try:
         assert next(fetch) == 1
         with pytest.raises(RuntimeError, match="bank broke"):
