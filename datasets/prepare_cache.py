@@ -11,16 +11,22 @@ Raw layouts (docs/data.md):
   caches go to ``OUT/ntu`` and ``OUT/pkummd``.
 
 Behaviour: a re-run with the same inputs (file names, sizes, mtimes, list contents) is a no-op;
-bad files are listed, skipped and counted; an interrupted run never leaves a folder that opens
-as a cache (meta.json is removed first and written last).
+bad files are listed, skipped and counted. Transactional: the cache is built in a temporary
+sibling folder and swapped in whole (``plumbing.files.swap_folder``), so a good old cache stays
+usable until the new one is complete and a killed or failed prepare leaves it as it was; a lock
+beside ``--out`` refuses a second prepare into the same folder, and the next prepare removes the
+temporary folder a SIGKILL left behind.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,7 +34,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from plumbing.files import AtomicFile, atomic_write_text, check_writable_folder
+from plumbing.files import AtomicFile, _umask, atomic_write_text, check_writable_folder, swap_folder
+from plumbing.locks import LockBusyError, file_lock
 
 from . import meta as M
 from ._malloc import tune_malloc
@@ -241,9 +248,41 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
     if not force and is_up_to_date(out, fingerprint):
         log(f"{dataset}: cache {out} is up to date (same inputs); nothing to do")
         return out
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "meta.json").unlink(missing_ok=True)  # from here on the folder is not a cache
+    with _prepare_lock(out, log):
+        if not force and is_up_to_date(out, fingerprint):   # another prepare finished it meanwhile
+            log(f"{dataset}: cache {out} is up to date (same inputs); nothing to do")
+            return out
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes 0700; the cache keeps the usual mode
+        try:
+            meta, bad = _build(dataset, raw, tmp, out, inputs, detection, num_classes, fingerprint, workers, progress)
+            old = swap_folder(tmp, out)   # the old cache stays usable until this moment
+            if old is not None and old != tmp:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)   # a failed build, or the old cache after the exchange
+    report_prepared(dataset, out, meta, bad, log)
+    return out
 
+
+@contextlib.contextmanager
+def _prepare_lock(out: Path, log):
+    """One prepare per ``--out`` at a time (a second is refused at once); under the lock, the
+    temporary folders a killed prepare left beside ``out`` are removed."""
+    try:
+        with file_lock(out.parent / f".{out.name}.prepare.lock", blocking=False):
+            for stale in sorted(out.parent.glob(f".{out.name}.tmp-*")) + sorted(out.parent.glob(f".{out.name}.old-*")):
+                log(f"note: removing {stale}, left by an interrupted prepare")
+                shutil.rmtree(stale, ignore_errors=True)
+            yield
+    except LockBusyError:
+        raise ValueError(f"--out {out}: another prepare is writing this cache now; wait for it to finish, "
+                         "or choose another --out") from None
+
+
+def _build(dataset, raw: Path, out: Path, final: Path, inputs: dict, detection: bool, num_classes: int,
+           fingerprint: str, workers, progress) -> tuple[dict, list]:
+    """Write the whole cache into the empty folder ``out`` (a temporary sibling of ``final``)."""
     files = inputs["files"]
     labels = inputs.get("labels", [None] * len(files))
     jobs = [("pku" if detection else "ntu", str(p), str(lab) if lab else None,
@@ -275,10 +314,12 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
         if pool:
             pool.shutdown(cancel_futures=True)
     if not ok_rows:
-        atomic_write_text(out / "bad_files.txt", "".join(f"{name}\t{why}\n" for name, why in bad))
+        listing = final / "bad_files.txt" if not (final / "meta.json").exists() else \
+            final.with_name(f"{final.name}.bad_files.txt")   # a good old cache stays as it was
+        atomic_write_text(listing, "".join(f"{name}\t{why}\n" for name, why in bad))
         first = bad[0][1] if bad else "no input files"
         raise NothingPreparedError(f"{raw}: none of the {len(files) + len(inputs['bad'])} input file(s) could be "
-                                   f"read, so no cache was written (all listed in {out / 'bad_files.txt'}; "
+                                   f"read, so no cache was written (all listed in {listing}; "
                                    f"first: {first})")
     rows = np.asarray(ok_rows, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -333,5 +374,4 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
             "outside_dataset": inputs.get("outside", 0),
             "inputs": [str(p) for p in inputs["extra"]], "checksums": checksums(out)}
     meta = write_meta(out, meta)   # last, with its own checksum
-    report_prepared(dataset, out, meta, bad, log)
-    return out
+    return meta, bad

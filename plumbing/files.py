@@ -2,7 +2,8 @@
 
 Every file the suite writes (caches, records, checkpoints, proposals, reports) goes through
 ``AtomicFile`` (temp file in the same folder, fsync, rename); ``replace_path`` is the one other
-rename, for swapping whole folders or rotating a checkpoint to its ``.prev`` name. Checkpoints
+rename, for rotating a checkpoint to its ``.prev`` name, and ``swap_folder`` puts a complete
+folder in place of an old one (a prepared cache). Checkpoints
 carry a sha256 side file so a torn or altered one is detected before it is read.
 """
 from __future__ import annotations
@@ -253,6 +254,41 @@ def replace_path(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     os.replace(src, dst)
     fsync_dir(Path(dst).parent)
     return Path(dst)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two existing paths (Linux renameat2 RENAME_EXCHANGE); False where the
+    kernel, the file system or the platform cannot."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def swap_folder(new: str | os.PathLike, dst: str | os.PathLike) -> Path | None:
+    """Put the complete folder ``new`` in place of ``dst`` (absent or a folder, same file system).
+
+    Readers of ``dst`` see the old folder or the new one, never a mix: an absent ``dst`` is one
+    rename; an existing one is exchanged atomically where the kernel can (then the old folder is
+    at ``new``), else moved aside and replaced (two renames). Returns where the old folder now is
+    (the caller removes it), or None when there was none."""
+    new, dst = Path(new), Path(dst)
+    if not os.path.lexists(dst):
+        replace_path(new, dst)
+        return None
+    if _exchange(new, dst):
+        fsync_dir(dst.parent)
+        return new
+    aside = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+    replace_path(dst, aside)
+    replace_path(new, dst)
+    return aside
 
 
 class AtomicFile:

@@ -79,9 +79,10 @@ def test_interrupted_prepare_never_looks_complete(tmp_path, monkeypatch):
     monkeypatch.setattr(prepare_mod, "_read_one", dying)
     with pytest.raises(KeyboardInterrupt):
         datasets.prepare("ntu60", tmp_path / "raw", tmp_path / "c", progress=False, force=True, log=lambda m: None)
-    with pytest.raises(ValueError, match="not a complete cache"):
-        datasets.open_cache(out)
+    # transactional (issue 26): the interrupted rebuild leaves the good old cache as it was, no temp folder
+    assert len(datasets.open_cache(out)) == 6
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+    assert not [f for f in os.listdir(out.parent) if ".tmp-" in f]
     monkeypatch.setattr(prepare_mod, "_read_one", real)
     datasets.prepare("ntu60", tmp_path / "raw", tmp_path / "c", progress=False, log=lambda m: None)
     assert len(datasets.open_cache(out)) == 6
