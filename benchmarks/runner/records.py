@@ -6,6 +6,7 @@ results folder never overwrite each other; the summary is rebuilt under a lock f
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import platform
 import secrets
@@ -61,7 +62,8 @@ def provenance(device: torch.device, world: int, started_at: str, wall_time_s: f
 
 
 def write_artifacts(results: Path, run_id: str, artifacts: dict[str, Any]) -> dict[str, str]:
-    """Write a task's artifacts under ``artifacts/<run_id>/``; returns relative paths."""
+    """Write a task's artifacts under ``artifacts/<run_id>/``; returns relative paths and, for
+    every ``.npz``, ``<key>_sha256`` of the bytes written."""
     from ..metrics import write_proposals
 
     folder = results / "artifacts" / run_id
@@ -71,13 +73,15 @@ def write_artifacts(results: Path, run_id: str, artifacts: dict[str, Any]) -> di
             check_name(name, "video name")
             write_proposals(path_under(results, "artifacts", run_id, "proposals", f"{name}.txt"), rows)
         written["proposals_dir"] = str((folder / "proposals").relative_to(results))
-    for key in ("timelines", "predictions"):
+    for key in ("timelines", "predictions", "outputs"):   # outputs: per-sample outputs (reports.compare)
         if key in artifacts:
             import io
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **artifacts[key])
-            atomic_write_bytes(path_under(results, "artifacts", run_id, f"{key}.npz"), buffer.getvalue())
+            data = buffer.getvalue()
+            atomic_write_bytes(path_under(results, "artifacts", run_id, f"{key}.npz"), data)
             written[key] = str((folder / f"{key}.npz").relative_to(results))
+            written[f"{key}_sha256"] = hashlib.sha256(data).hexdigest()   # a text value: old readers accept it
     return written
 
 

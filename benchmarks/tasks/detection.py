@@ -8,6 +8,7 @@ from torch import nn
 
 from ..engine.data import frame_bank
 from ..metrics import frames_to_intervals, pkummd_scores
+from ..metrics.paired import detection_outputs
 from ..engine.loops import fit, predict_batches
 from .common import TaskContext, TaskOutput, step_schedule
 
@@ -107,7 +108,11 @@ def _finish(per_video: dict[str, np.ndarray], ctx: TaskContext, rate: float = 0.
         for n, r in zip(per_video, ctx.test_rows)]))) * 100.0
     metrics["frame_acc"] = frame_acc
     artifacts = {"proposals": proposals,
-                 "timelines": _timelines(per_video, ctx.test_cache, ctx.test_rows, proposals, cfg.timeline_videos)}
+                 "timelines": _timelines(per_video, ctx.test_cache, ctx.test_rows, proposals, cfg.timeline_videos),
+                 "outputs": detection_outputs(   # per video: per-frame labels, proposals, ground truth
+                     list(per_video), [per_video[n].argmax(-1) for n in per_video],
+                     [ctx.test_cache.frame_labels(int(r)) for r in ctx.test_rows], [proposals[n] for n in per_video],
+                     [ctx.test_cache.intervals(int(r)) for r in ctx.test_rows], ctx.test_cache.num_classes, cfg.theta)}
     return TaskOutput(metrics=metrics, outputs={"probs": per_video}, artifacts=artifacts, samples_per_s=rate)
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from datasets.precision import float32_island
 
 from ..metrics import mpjpe, mpjpe_per_horizon
+from ..metrics.paired import per_frame_error
 from ..engine.loops import fit, predict_batches
 from ..engine.step import MicroBatch
 from .common import TaskContext, TaskOutput, step_schedule
@@ -164,7 +165,8 @@ def _evaluate(predict, test_rows: np.ndarray, ctx: TaskContext, rate: float) -> 
     cfg = ctx.task_config
     total = cfg.observe + cfg.predict
     test = _windows(ctx.test_cache, test_rows, total, np.zeros(len(test_rows), dtype=np.int64))
-    test = test[tracked(test)]
+    kept = tracked(test)
+    test = test[kept]
     if len(test) == 0:
         raise ValueError(f"prediction: no test sequence has body 1 tracked in all of its first {total} frames")
     lengths = torch.full((cfg.batch_size,), cfg.observe)
@@ -178,5 +180,9 @@ def _evaluate(predict, test_rows: np.ndarray, ctx: TaskContext, rate: float) -> 
     keep = min(cfg.saved_samples, len(test))
     artifacts = {"predictions": {"observed": test[:keep, :cfg.observe].numpy() * 1000.0,
                                  "target": target_mm[:keep], "predicted": predicted_mm[:keep],
-                                 "horizons": np.asarray(horizons)}}
+                                 "horizons": np.asarray(horizons)},
+                 # per test sequence and predicted frame: the error averaged over joints (mm)
+                 "outputs": {"names": ctx.test_cache.manifest["name"].to_numpy(dtype=str)[test_rows[kept.numpy()]],
+                             "frame_error": per_frame_error(predicted_mm, target_mm),
+                             "horizons": np.asarray(horizons)}}
     return TaskOutput(metrics=metrics, artifacts=artifacts, samples_per_s=rate)

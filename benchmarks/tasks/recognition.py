@@ -10,7 +10,8 @@ from torch import nn
 from ..engine.data import BucketBatches, sequence_set
 from ..engine.loops import MethodCall, fit, predict_batches
 from ..engine.step import MicroBatch
-from ..metrics import knn_accuracy, topk_accuracy
+from ..metrics import knn_predict, topk_accuracy
+from ..metrics.paired import topk_outputs
 from . import protocols
 from .common import TaskContext, TaskOutput
 
@@ -112,29 +113,37 @@ def percent(fractions: dict[str, float], prefix: str = "") -> dict[str, float]:
 
 def run(ctx: TaskContext) -> TaskOutput:
     labels = ctx.test_cache.manifest["label"].to_numpy()[ctx.test_rows].astype(np.int64)
+    names = ctx.test_cache.manifest["name"].to_numpy(dtype=str)[ctx.test_rows]
     probs, rate = finetune(ctx)
     metrics = percent(topk_accuracy(probs, labels, ks=(1, 5)))
-    outputs = {"probs": probs, "labels": labels}
+    outputs = {"probs": probs, "labels": labels, "names": names}
+    per_sample = {"names": names, "label": labels.astype(np.int16), **topk_outputs(probs, labels)}
     cfg = ctx.task_config
     features = frozen_features(ctx) if (cfg.linear_eval or cfg.knn) else None
     if cfg.linear_eval:
         linear_probs, joint = linear_evaluation(ctx, features)
         metrics.update(percent(topk_accuracy(linear_probs, labels, ks=(1, 5)), prefix="linear_"))
         outputs["linear_probs"] = linear_probs
+        per_sample.update(topk_outputs(linear_probs, labels, prefix="linear_"))
         if joint:
             outputs["linear_features"] = joint
     if cfg.knn:  # no training: the labelled subset is the retrieval gallery
         train_labels = ctx.train_cache.manifest["label"].to_numpy()[ctx.train_rows]
-        accuracy = knn_accuracy(features["train"], train_labels, features["test"], labels, k=cfg.knn_k)
-        metrics["knn_top1"] = 100.0 * accuracy
-    return TaskOutput(metrics=metrics, outputs=outputs, samples_per_s=rate)
+        predicted = knn_predict(features["train"], train_labels, features["test"], k=cfg.knn_k)
+        metrics["knn_top1"] = 100.0 * float((predicted == labels).mean())   # = knn_accuracy
+        per_sample["knn_pred"] = predicted.astype(np.int16)
+    return TaskOutput(metrics=metrics, outputs=outputs, artifacts={"outputs": per_sample}, samples_per_s=rate)
 
 
 def combine_streams(outputs: list[TaskOutput], ctx: TaskContext) -> TaskOutput:
     """'-3s': average the stream models' class probabilities, then score."""
     kept = [o.outputs for o in outputs]
     labels = kept[0]["labels"]
-    metrics = percent(topk_accuracy(np.mean([o["probs"] for o in kept], axis=0), labels, ks=(1, 5)))
+    probs = np.mean([o["probs"] for o in kept], axis=0)
+    metrics = percent(topk_accuracy(probs, labels, ks=(1, 5)))
+    per_sample = {"label": labels.astype(np.int16), **topk_outputs(probs, labels)}
+    if "names" in kept[0]:
+        per_sample["names"] = kept[0]["names"]
     if all("linear_features" in o for o in kept):  # crossclr protocol: one classifier on averaged logits
         setup = kept[0]["linear_features"]
         parts = [o["linear_features"] for o in kept]
@@ -142,7 +151,9 @@ def combine_streams(outputs: list[TaskOutput], ctx: TaskContext) -> TaskOutput:
                                        setup["config"], setup["seed"])
         mean = protocols.linear_probs(heads, [p["test"] for p in parts])
         metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
+        per_sample.update(topk_outputs(mean, labels, prefix="linear_"))
     elif all("linear_probs" in o for o in kept):
         mean = np.mean([o["linear_probs"] for o in kept], axis=0)
         metrics.update(percent(topk_accuracy(mean, labels, ks=(1, 5)), prefix="linear_"))
-    return TaskOutput(metrics=metrics)
+        per_sample.update(topk_outputs(mean, labels, prefix="linear_"))
+    return TaskOutput(metrics=metrics, artifacts={"outputs": per_sample})
