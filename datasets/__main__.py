@@ -12,7 +12,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="convert a raw dataset folder into a cache")
     p.add_argument("kind", choices=["ntu60", "ntu120", "pkummd", "synthetic"])
     p.add_argument("--raw", required=True, type=Path,
-                   help="the raw dataset folder, or PYSKL's ntu60_3danno.pkl / ntu120_3danno.pkl")
+                   help="the raw dataset folder; for ntu60 / ntu120 also (recognised by content) PYSKL's "
+                        "ntu60_3danno.pkl, MMAction2's ntu60_3d.pkl, CTR-GCN's NTU60_CS.npz (or their folder), "
+                        "st-gcn / CrosSCLR / frame50 / Hi-TRS array folders (docs/data.md)")
     p.add_argument("--out", required=True, type=Path, help="the cache folder to write")
     p.add_argument("--missing", type=Path, default=None,
                    help="NTU missing-skeleton list (sample names, one per line); default: any "

@@ -10,7 +10,7 @@ Raw layouts (docs/data.md):
 - synthetic: ``RAW/ntu`` and ``RAW/pkummd`` in those layouts (``datasets.synthetic.generate``);
   caches go to ``OUT/ntu`` and ``OUT/pkummd``.
 
-Behaviour: a re-run with the same inputs (file names, sizes, mtimes, list contents) is a no-op;
+Behaviour (the write path is ``prepare_txn.py``): a re-run with the same inputs (file names, sizes, mtimes, list contents) is a no-op;
 bad files are listed, skipped and counted. Transactional: the cache is built in a temporary
 sibling folder and swapped in whole (``plumbing.files.swap_folder``), so a good old cache stays
 usable until the new one is complete and a killed or failed prepare leaves it as it was; a lock
@@ -19,14 +19,11 @@ temporary folder a SIGKILL left behind.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -34,14 +31,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from plumbing.files import AtomicFile, _umask, atomic_write_text, check_writable_folder, swap_folder
-from plumbing.locks import LockBusyError, file_lock
+from plumbing.files import AtomicFile, atomic_write_text, check_writable_folder
 
 from . import meta as M
 from ._malloc import tune_malloc
 from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic, write_meta
 from .classes import CLASS_NAMES
 from .errors import SkeletonFormatError
+from .prepare_txn import NothingPreparedError, build_in_place_of, nothing_prepared  # noqa: F401
+from .readers.detect import detect_ntu_source, sniff
 from .readers.ntu import parse_ntu_skeleton
 from .readers.pku import parse_pku_name, read_pku_labels, read_pku_skeleton, read_pku_split
 
@@ -187,10 +185,6 @@ def _fingerprint(dataset: str, raw: Path, inputs: dict, num_classes: int) -> str
     return hashlib.sha256(json.dumps(sig, sort_keys=True).encode()).hexdigest()
 
 
-class NothingPreparedError(ValueError):
-    """Every input file was bad: no cache is written (bad_files.txt says why)."""
-
-
 # ----------------------------------------------------------------------------- main entry
 def _synthetic_num_classes(default: int) -> int:
     try:
@@ -210,13 +204,22 @@ def prepare(kind: str, raw, out, *, progress: bool = True, missing=None, pku_spl
     if kind not in KINDS:
         raise ValueError(f"unknown dataset kind {kind!r}; choose one of {', '.join(KINDS)}")
     raw, out = Path(raw), Path(out)
-    if raw.is_file() and raw.suffix == ".pkl":  # PYSKL's ntu60_3danno.pkl / ntu120_3danno.pkl
-        if kind not in ("ntu60", "ntu120"):
-            raise SkeletonFormatError(raw, None, f"a PYSKL pickle holds NTU RGB+D, not {kind}",
-                                      "use 'prepare ntu60' or 'prepare ntu120' with it")
-        from .prepare_pyskl import prepare_pyskl
+    if kind in ("ntu60", "ntu120"):   # every NTU format, recognised by its content (readers/detect.py)
+        found = detect_ntu_source(raw)
+        if found.format != "skeleton":
+            if out.exists() and not out.is_dir():   # the full check (it creates --out) follows the reader's
+                check_writable_folder(out, "--out")
+            missing = Path(missing) if missing else None
+            if found.format == "pickle":   # PYSKL's ntu60_3danno.pkl / MMAction2's ntu60_3d.pkl
+                from .prepare_pyskl import prepare_pyskl
 
-        return prepare_pyskl(kind, raw, out, missing=Path(missing) if missing else None, force=force, log=log)
+                return prepare_pyskl(kind, raw, out, missing=missing, force=force, log=log)
+            from .prepare_arrays import prepare_arrays
+
+            return prepare_arrays(kind, found, out, missing=missing, force=force, log=log)
+    elif raw.is_file() and sniff(raw) in ("pickle", "zip", "npy"):
+        raise SkeletonFormatError(raw, None, f"a {sniff(raw)} file: the NTU formats other tools write hold NTU RGB+D, "
+                                  f"not {kind}", "use 'prepare ntu60' or 'prepare ntu120' with it")
     if not raw.is_dir():
         raise SkeletonFormatError(raw, None, "no such folder" if not raw.exists() else "not a folder",
                                   "pass the dataset's raw folder as --raw")
@@ -248,36 +251,12 @@ def _prepare_one(dataset, raw: Path, out: Path, *, progress, missing, pku_split,
     if not force and is_up_to_date(out, fingerprint):
         log(f"{dataset}: cache {out} is up to date (same inputs); nothing to do")
         return out
-    with _prepare_lock(out, log):
-        if not force and is_up_to_date(out, fingerprint):   # another prepare finished it meanwhile
-            log(f"{dataset}: cache {out} is up to date (same inputs); nothing to do")
-            return out
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes 0700; the cache keeps the usual mode
-        try:
-            meta, bad = _build(dataset, raw, tmp, out, inputs, detection, num_classes, fingerprint, workers, progress)
-            old = swap_folder(tmp, out)   # the old cache stays usable until this moment
-            if old is not None and old != tmp:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)   # a failed build, or the old cache after the exchange
-    report_prepared(dataset, out, meta, bad, log)
+    meta, bad = build_in_place_of(out, fingerprint, force, log, dataset,
+                                  lambda tmp: _build(dataset, raw, tmp, out, inputs, detection, num_classes,
+                                                     fingerprint, workers, progress))
+    if meta is not None:
+        report_prepared(dataset, out, meta, bad, log)
     return out
-
-
-@contextlib.contextmanager
-def _prepare_lock(out: Path, log):
-    """One prepare per ``--out`` at a time (a second is refused at once); under the lock, the
-    temporary folders a killed prepare left beside ``out`` are removed."""
-    try:
-        with file_lock(out.parent / f".{out.name}.prepare.lock", blocking=False):
-            for stale in sorted(out.parent.glob(f".{out.name}.tmp-*")) + sorted(out.parent.glob(f".{out.name}.old-*")):
-                log(f"note: removing {stale}, left by an interrupted prepare")
-                shutil.rmtree(stale, ignore_errors=True)
-            yield
-    except LockBusyError:
-        raise ValueError(f"--out {out}: another prepare is writing this cache now; wait for it to finish, "
-                         "or choose another --out") from None
 
 
 def _build(dataset, raw: Path, out: Path, final: Path, inputs: dict, detection: bool, num_classes: int,
@@ -314,13 +293,7 @@ def _build(dataset, raw: Path, out: Path, final: Path, inputs: dict, detection: 
         if pool:
             pool.shutdown(cancel_futures=True)
     if not ok_rows:
-        listing = final / "bad_files.txt" if not (final / "meta.json").exists() else \
-            final.with_name(f"{final.name}.bad_files.txt")   # a good old cache stays as it was
-        atomic_write_text(listing, "".join(f"{name}\t{why}\n" for name, why in bad))
-        first = bad[0][1] if bad else "no input files"
-        raise NothingPreparedError(f"{raw}: none of the {len(files) + len(inputs['bad'])} input file(s) could be "
-                                   f"read, so no cache was written (all listed in {listing}; "
-                                   f"first: {first})")
+        raise nothing_prepared(final, raw, bad, len(files) + len(inputs["bad"]))
     rows = np.asarray(ok_rows, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     if detection and num_classes == 0:  # synthetic world without its class list: the labels seen

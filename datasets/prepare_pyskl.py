@@ -1,4 +1,4 @@
-"""``prepare ntu60 --raw ntu60_3danno.pkl``: a cache from a PYSKL pickle, laid out exactly like
+"""``prepare ntu60 --raw ntu60_3danno.pkl``: a cache from a PYSKL (or MMAction2) pickle, laid out exactly like
 one prepared from the ``.skeleton`` files (same files, columns, order by name), except that the
 splits are the pickle's own and the manifest's ``source`` says ``<pickle>:<name>``.
 
@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plumbing.files import AtomicFile, atomic_write_text
+from plumbing.files import AtomicFile, atomic_write_text, check_writable_folder
 
 from . import meta as M
 from .cache import FORMAT_VERSION, FRAME_SHAPE, checksums, is_up_to_date, report_prepared, save_npy_atomic, write_meta
 from .classes import CLASS_NAMES
+from .prepare_txn import build_in_place_of, nothing_prepared
 from .readers.pyskl import read_pyskl
 
 NUM_CLASSES = {"ntu60": M.NTU60_MAX_ACTION, "ntu120": M.NTU120_MAX_ACTION}
@@ -77,17 +78,46 @@ def _split_columns(names: list[str], splits: dict, log, dataset: str, fields: pd
 
 
 def prepare_pyskl(dataset: str, pkl: Path, out: Path, *, missing: Path | None, force: bool, log) -> Path:
-    """Build (or verify) the cache of ``dataset`` from PYSKL pickle ``pkl``; returns ``out``."""
-
+    """Build (or verify) the cache of ``dataset`` from a PYSKL / MMAction2 pickle ``pkl``; returns ``out``.
+    Built in a temporary sibling and swapped in whole (``prepare_txn.build_in_place_of``)."""
     skip = M.read_missing_list(missing) if missing else set()
     fingerprint = _fingerprint(dataset, pkl, missing)
     if not force and is_up_to_date(out, fingerprint):
         log(f"{dataset}: cache {out} is up to date (same pickle); nothing to do")
         return out
     samples = read_pyskl(pkl)  # every structural check before anything is written
+    check_writable_folder(out, "--out")
     rows, fields, bad, listed, outside = _select(dataset, pkl, samples, skip)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "meta.json").unlink(missing_ok=True)  # from here on the folder is not a cache
+    bad = list(samples.skipped) + bad
+    log(f"{dataset}: {pkl.name}: read as {FORMATS[samples.flavour]} ({samples.flavour_why})")
+
+    def build(tmp: Path):
+        if not len(rows):
+            raise nothing_prepared(out, pkl, bad, len(samples.names) + len(samples.skipped), "sample(s)")
+        return _build(dataset, pkl, tmp, samples, rows, fields, bad, listed, outside, fingerprint, missing, log)
+
+    meta, bad_out = build_in_place_of(out, fingerprint, force, log, dataset, build)
+    if meta is not None:
+        report_prepared(dataset, out, meta, bad_out, log)
+    return out
+
+
+FORMATS = {"pyskl": "PYSKL's tools/data/ntu_preproc.py pickle", "mmaction2": "MMAction2's gen_ntu_rgbd_raw.py pickle"}
+NOTES = {
+    "pyskl": {"coordinates": "raw Kinect camera space, metres, stored as float16 (< 2 mm rounding at 4 m)",
+              "bodies": "PYSKL's: bodies tracked by bodyID, ordered by motion, short / wide ones dropped, at most "
+                        "two slots by time overlap",
+              "lengths": "total_frames: frames listing no body are removed, two-person samples trimmed at both ends",
+              "names": "frame_dir (the sample name)", "splits": "the pickle's own"},
+    "mmaction2": {"coordinates": "raw Kinect camera space, metres, stored as float16 (< 2 mm rounding at 4 m)",
+                  "bodies": "MMAction2's: slot m = the m-th body listed in each frame (of up to 4), then the two "
+                            "slots of highest motion energy, most energetic first; empty slots dropped",
+                  "lengths": "total_frames = the raw file's frame count; empty frames kept (zero)",
+                  "names": "frame_dir (the sample name)", "splits": "the pickle's own"},
+}
+
+
+def _build(dataset, pkl, out, samples, rows, fields, bad, listed, outside, fingerprint, missing, log):
     lengths = np.array([samples.keypoints[r].shape[1] for r in rows], dtype=np.int64)
     with AtomicFile(out / "data.bin") as fh:
         for r in rows:
@@ -110,8 +140,10 @@ def prepare_pyskl(dataset: str, pkl: Path, out: Path, *, missing: Path | None, f
             "num_classes": NUM_CLASSES[dataset], "class_names": list(CLASS_NAMES.get(dataset, ())),
             "splits": [c.split(":", 1)[1] for c in splits_cols], "samples": len(rows),
             "frames": int(offsets[-1]), "frame_shape": list(FRAME_SHAPE), "fingerprint": fingerprint,
-            "raw": str(pkl.resolve()), "source_format": "pyskl", "bad_files": len(bad), "missing_listed": listed,
-            "outside_dataset": outside, "inputs": [str(missing)] if missing else [], "checksums": checksums(out)}
+            "raw": str(pkl.resolve()), "source_format": samples.flavour,
+            "source_notes": {**NOTES[samples.flavour], "recognised_by": samples.flavour_why},
+            "raw_coordinates": True, "fixed_length": None, "bad_files": len(bad),
+            "missing_listed": listed, "outside_dataset": outside, "inputs": [str(missing)] if missing else [],
+            "checksums": checksums(out)}
     meta = write_meta(out, meta)   # last, with its own checksum
-    report_prepared(dataset, out, meta, bad, log)
-    return out
+    return meta, bad

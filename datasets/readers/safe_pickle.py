@@ -47,12 +47,26 @@ class _RestrictedUnpickler(pickle.Unpickler):
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
+        if (module, name) == ("builtins", "bytes"):   # protocol-2 pickles build b"" (an empty array's data) by calling it
+            return _plain_bytes
         if module == "numpy" and name in _NUMPY_DTYPE_CLASSES:
             return super().find_class(module, name)
         if module == "numpy.dtypes" and name.endswith("DType"):  # numpy 2 pickles dtype classes by name
             return super().find_class(module, name)
         raise UnsafePickleError(f"refused: the pickle refers to {module}.{name}, which is not plain data "
                                 "(only lists, dicts, tuples, strings, numbers and numpy arrays are accepted)")
+
+
+def _plain_bytes(*args):
+    """``bytes`` for a pickle: from nothing, bytes or a (str, encoding) pair only; never ``bytes(n)``
+    (an allocation of n zero bytes a file could ask for)."""
+    if not args:
+        return b""
+    if isinstance(args[0], (bytes, bytearray)) and len(args) == 1:
+        return bytes(args[0])
+    if isinstance(args[0], str) and len(args) <= 3:
+        return bytes(*args)
+    raise UnsafePickleError("refused: the pickle calls bytes() with something other than text or bytes")
 
 
 # numpy scalar types pickled by reference (e.g. numpy.float32 inside a dtype)
