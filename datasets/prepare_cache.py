@@ -343,7 +343,9 @@ def _build(dataset, raw: Path, out: Path, final: Path, inputs: dict, detection: 
             "num_classes": num_classes, "class_names": class_names,
             "splits": [c.split(":", 1)[1] for c in splits_cols], "samples": len(rows),
             "frames": int(offsets[-1]), "frame_shape": list(FRAME_SHAPE), "fingerprint": fingerprint,
-            "raw": str(raw.resolve()), "bad_files": len(bad), "missing_listed": inputs.get("listed", 0),
+            "raw": str(raw.resolve()), "source_format": "pkummd-text" if detection else "skeleton",
+            "raw_coordinates": True, "fixed_length": None,
+            "bad_files": len(bad), "missing_listed": inputs.get("listed", 0),
             "outside_dataset": inputs.get("outside", 0),
             "inputs": [str(p) for p in inputs["extra"]], "checksums": checksums(out)}
     meta = write_meta(out, meta)   # last, with its own checksum

@@ -135,6 +135,7 @@ def test_stgcn_folders_prepare_to_the_raw_cache(raw_cache, tmp_path):
     assert detect_ntu_source(src).format == "stgcn"
     c = _prepare(src, tmp_path / "cache")
     assert c.meta["source_format"] == "stgcn" and c.splits == ["xsub", "xview"]
+    assert raw_cache.meta["source_format"] == "skeleton" and raw_cache.meta["raw_coordinates"] is True
     assert c.manifest[SAME].equals(raw_cache.manifest[SAME])          # names without '.skeleton'
     assert (c.path / "data.bin").read_bytes() == (raw_cache.path / "data.bin").read_bytes()
     assert "lost" in c.meta["source_notes"]["lengths"]
