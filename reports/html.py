@@ -112,6 +112,41 @@ def _configs(records: list[dict]) -> str:
     return "\n".join(out) or "<p>No configurations.</p>"
 
 
+PAIRS = (("hitrs", "mcc"), ("hitrs", "crossclr"), ("hitrs-3s", "crossclr-3s"))   # the tables' main rows
+PAIRED_METRICS = ["mAP_a", "mAP_v", "mpjpe", "top1", "linear_top1", "knn_top1"]
+PAIRED_RESAMPLES, PAIRED_MAP_RESAMPLES = 2000, 200
+
+
+def _paired(records: list[dict], results_dir: str) -> str:
+    """Hi-TRS against the other table rows on the same test sets (reports.compare), per pair."""
+    from . import compare
+    from .records import is_smoke
+
+    records = [r for r in records if not is_smoke(r)]
+    have = {r.get("variant") for r in records}
+    parts = [f'<p class="caption">{_e(line)}</p>' for line in (
+        f"A - B for the tables' metrics ({', '.join(PAIRED_METRICS)}) where both ran on the same test set; "
+        f"here {PAIRED_RESAMPLES} resamples ({PAIRED_MAP_RESAMPLES} for mAP_a), RNG seed {compare.RNG_SEED}. "
+        "More, and every metric: python -m reports.compare --results RESULTS A B.",
+        compare.method_lines([], compare.RNG_SEED)[0])]
+    for a, b in PAIRS:
+        if a not in have or b not in have:
+            continue
+        parts.append(f"<h3>{_e(a)} vs {_e(b)}</h3>")
+        try:
+            rows = compare.compare(results_dir, a, b, resamples=PAIRED_RESAMPLES, map_resamples=PAIRED_MAP_RESAMPLES,
+                                   records=records, metrics=PAIRED_METRICS)
+        except compare.CompareError as err:
+            parts.append(f'<p class="caption warn">not compared: {_e(err)}</p>')
+            continue
+        frame = pd.DataFrame(compare.table(rows, a, b))
+        parts.append('<div class="scroll">' + frame.to_html(index=False, na_rep="", classes="paired", border=0)
+                     + "</div>" if not frame.empty else "<p>nothing to compare</p>")
+    if len(parts) == 2:
+        parts.append("<p>No pair of the tables' rows ran in these records.</p>")
+    return "\n".join(parts)
+
+
 def render(records: list[dict], df: pd.DataFrame, tables: dict[str, TableResult], figures: list[Figure],
            skipped: list[str], results_dir: str) -> str:
     """The whole page as a string."""
@@ -136,6 +171,8 @@ def render(records: list[dict], df: pd.DataFrame, tables: dict[str, TableResult]
         body.append('<p class="warn">Unreadable record files (not included):</p><ul>'
                     + "".join(f"<li>{_e(s)}</li>" for s in skipped) + "</ul>")
     body += [_table_html(t) for t in tables.values()]
+    body += ['<h2 id="paired">Paired comparisons (95% CI over test samples, permutation p)</h2>',
+             _paired(records, results_dir)]
     body.append("<h2>Figures</h2>")
     body += [_figure_html(f) for f in figures]
     body += ["<h2>All results (mean, std and count over seeds)</h2>", _all_results(df),
