@@ -51,6 +51,9 @@ class SkeletonMethod(nn.Module, abc.ABC):
     level_sets: ClassVar[tuple[str, ...]] = ()
     #: ... and the level set of the method's main rows (None: no level axis)
     default_levels: ClassVar[str | None] = None
+    #: ``pretrain_loss`` honours the capacity ``loss_groups`` (per-group losses: an accumulation's
+    #: micro-batches fused into one, ``loop.fuse_accumulation``)
+    fuses_accumulation: ClassVar[bool] = False
 
     @classmethod
     def variant_overrides(cls, stream: str, levels: str | None) -> dict[str, Any]:

@@ -24,6 +24,10 @@ class PretrainLoop:
     log_every: int = 50          # optimizer steps between log lines
     checkpoint_every: int = 1000 # optimizer steps between resumable checkpoints
     batching: str = "uniform"    # "uniform" random batches (both references) | "bucket" by length
+    #: run each step's ``accumulation`` micro-batches as ONE micro-batch whose losses are
+    #: computed per group of ``batch_size`` (methods with ``fuses_accumulation``, Hi-TRS): the
+    #: same loss and gradients, one kernel launch where there were ``accumulation``
+    fuse_accumulation: bool = False
 
     def __post_init__(self):
         if self.batching not in ("uniform", "bucket"):

@@ -154,6 +154,30 @@ def read_log_lines(path: Path, up_to_step: int | None = None, max_line: int = 1 
     return kept, bad
 
 
+def fused_accumulation(method, epoch_order):
+    """``(epoch order, capacities(lengths, T), micro-batches per step)`` of ``method``'s loop:
+    with ``loop.fuse_accumulation`` every ``accumulation`` consecutive batches of the order are
+    one micro-batch with ``loss_groups`` (the same groups the unfused run would step on; an
+    epoch's last ``len % accumulation`` batches are dropped), else the order as it is."""
+    loop = method.config.loop
+
+    def plain(lengths, t):
+        return method.capacities(lengths, t, "pretrain")
+
+    if not (loop.fuse_accumulation and loop.accumulation > 1):
+        return epoch_order, plain, loop.accumulation
+    if not type(method).fuses_accumulation:
+        raise ValueError(f"loop.fuse_accumulation: {method.name} computes its losses over the whole micro-batch "
+                         "(no per-group losses); set loop.fuse_accumulation=false")
+    k = loop.accumulation
+
+    def fused(epoch):
+        order = epoch_order(epoch)
+        return [np.concatenate(order[i:i + k]) for i in range(0, len(order) - k + 1, k)]
+
+    return fused, lambda lengths, t: {**plain(lengths, t), "loss_groups": k}, 1
+
+
 def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed: int, device: torch.device,
              dist: distributed.Dist = distributed.Dist(), progress: bool = True, log=print,
              stop_after: int | None = None, compile: bool = False, precision: str | None = None) -> PretrainResult:
@@ -188,6 +212,9 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
             log(f"[pretrain] {log_path}: skipped {torn} torn or unreadable line(s)")
         atomic_write_text(log_path, "".join(json.dumps(entry) + "\n" for entry in kept))
     forward = MethodCall(method, "pretrain_loss")  # DDP's gradient hooks need a forward()
+    if dist.enabled and loop.fuse_accumulation:
+        raise ValueError("loop.fuse_accumulation runs on one process (per-group negatives are local); "
+                         "under torchrun keep the accumulation unfused")
     if dist.enabled:
         # absent Hi-TRS levels / frozen key encoders leave parameters without gradients
         forward = nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,
@@ -216,10 +243,13 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666) if dist.main else None
     events = EventLog(folder, step) if dist.main else None   # TensorBoard, when installed
     cuda = device.type == "cuda"
+    order, capacities, accumulation = fused_accumulation(method, batches.epoch)
+    if not order(epoch):
+        raise ValueError(f"pre-training data has {len(data)} samples, fewer than one fused micro-batch of "
+                         f"{loop.batch_size} x {loop.accumulation}; use more data or loop.fuse_accumulation=false")
     # host work (gather, pad to the static T, capacities, pinning) runs ahead in a thread on CUDA
-    source = ahead(micro_batches(data, batches.epoch, epoch, position, frames=loop.max_frames,
-                                 capacities=lambda lengths, t: method.capacities(lengths, t, "pretrain"), pin=cuda),
-                   enabled=cuda)
+    source = ahead(micro_batches(data, order, epoch, position, frames=loop.max_frames, capacities=capacities,
+                                 pin=cuda), enabled=cuda)
     window, checked = LogWindow(), folder / "state.pt"
 
     def consumed():
@@ -245,8 +275,8 @@ def pretrain(method, data: SequenceSet, folder: Path, *, pretrain_id: str, seed:
             while step < loop.steps:
                 method.on_step_start(step, loop.steps)
                 sums = train_step(lambda tensors: forward(*tensors),
-                                  (b for _ in range(loop.accumulation) for b in consumed()), optimizer,
-                                  accumulation=loop.accumulation, device=device, precision=precision,
+                                  (b for _ in range(accumulation) for b in consumed()), optimizer,
+                                  accumulation=accumulation, device=device, precision=precision,
                                   grad_clip=loop.grad_clip, params=method.parameters, shapes=method.static_shapes,
                                   no_sync=forward.no_sync if dist.enabled else None)
                 scheduler.step()

@@ -173,7 +173,9 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
                     row["flops_note"] = flop_note
                 rows.append(row)
                 report.write(snapshot(complete=False), args.out)
-                print(f"[perf] {name:9s} {phase:10s} {pattern_name:9s} {row['samples_per_s']:10.1f} samples/s",
+                compiled = (f", {row['shape_buckets']} shape bucket(s), first step per bucket (compile) "
+                            f"{row['first_step_s_per_bucket']} s" if pattern.compile else "")
+                print(f"[perf] {name:9s} {phase:10s} {pattern_name:9s} {row['samples_per_s']:10.1f} samples/s{compiled}",
                       file=sys.stderr, flush=True)
             del wl
             if cuda:

@@ -75,13 +75,19 @@ _register_cpu_sdpa_flops()
 
 
 class _Stats:
-    def __init__(self):
+    def __init__(self, shapes: set | None = None):
         self.samples = self.valid = self.padded = 0
+        self.shapes = shapes if shapes is not None else set()   # step shape keys seen (compiled graphs)
+        self.new_shape = False                                  # the last step met a shape not seen before
 
     def add(self, b: MicroBatch):
         self.samples += b.samples
         self.valid += b.valid_frames
         self.padded += b.padded_frames
+        key = b.shape_key()
+        if key not in self.shapes:
+            self.shapes.add(key)
+            self.new_shape = True
 
 
 def _step(wl: Workload, forward: nn.Module, batches, device: torch.device, pattern: Pattern, index: int,
@@ -150,8 +156,13 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
     memory = PeakMemory(device)
     warm = _Stats()
     warm_batches = wl.host_batches(order, pattern.pinned, seed + 1)   # another order of the same bank
+    first_steps = []      # seconds of each step that met a new shape (with --compile: its compilation)
     for i in range(warmup):
+        t0, warm.new_shape = time.perf_counter(), False
         _step(wl, forward, warm_batches, device, pattern, i, warm)
+        synchronize(device)
+        if warm.new_shape:
+            first_steps.append(time.perf_counter() - t0)
     del warm_batches
     # every pattern times the same samples: epoch 0 of the bank in its own order
     source = wl.host_batches(order, pattern.pinned, seed)
@@ -160,13 +171,15 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
     try:
         synchronize(device)
         memory.reset()
-        stats, times = _Stats(), []
+        stats, times = _Stats(warm.shapes), []
         start = time.perf_counter()
         for i in range(steps):
-            t0 = time.perf_counter()
+            t0, stats.new_shape = time.perf_counter(), False
             _step(wl, forward, batches, device, pattern, warmup + i, stats, window)
             synchronize(device)
             times.append(time.perf_counter() - t0)
+            if stats.new_shape:
+                first_steps.append(times[-1])
         elapsed = time.perf_counter() - start
         peak = memory.read()
         if device.type != "meta":
@@ -194,6 +207,9 @@ def measure(wl: Workload, pattern: Pattern, info: DeviceInfo, steps: int, warmup
         "padding_fraction": round(1.0 - stats.valid / stats.padded, 4) if stats.padded else None,
         "variable_length": wl.variable_length,
         "pattern_settings": asdict(pattern),
+        # one compiled graph per shape key; a new key inside the timed steps is counted in samples/s
+        "shape_buckets": len(stats.shapes),
+        "first_step_s_per_bucket": [round(t, 3) for t in first_steps],
     }
 
 

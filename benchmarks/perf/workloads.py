@@ -35,6 +35,7 @@ from methods.base import optimizer_options
 
 from ..config import make_run_config
 from ..engine.data import BucketBatches
+from ..engine.pretrain import fused_accumulation
 from ..engine.step import MicroBatch
 from ..tasks.detection import ClipClassifier
 from ..tasks.prediction import Forecaster, training_loss
@@ -148,10 +149,13 @@ def _pretrain(name: str, profile: str, overrides: dict, batch: int | None, steps
     total = loop.steps
     # measured steps sit at the end of the schedule (CrosSCLR: the heavier cross-view phase)
     epoch_samples = NTU60_XSUB_TRAIN_BODIES if method.split_bodies_for_pretraining else NTU60_XSUB_TRAIN
+    # the engine's layout of a step: loop.fuse_accumulation makes the micro-batches one
+    _, capacities, accumulation = fused_accumulation(method, lambda epoch: [])
+    micro = b * loop.accumulation // accumulation
     return Workload(
-        name, "pretrain", _PretrainLoss(method), optimizer, scheduler, b, loop.accumulation, loop.grad_clip,
+        name, "pretrain", _PretrainLoss(method), optimizer, scheduler, micro, accumulation, loop.grad_clip,
         epoch_samples, "NTU-60 xsub train, every body its own sample (Hi-TRS)" if bodies == 1 else "NTU-60 xsub train",
-        _sequence_batches(bank, b, None, loop.max_frames, lambda ls, t: method.capacities(ls, t, "pretrain")),
+        _sequence_batches(bank, micro, None, loop.max_frames, capacities),
         lens, {"method": to_dict(method.config)},
         before_step=lambda step: method.on_step_start(max(total - steps, 0) + step, total),
         after_step=method.after_optimizer_step, shapes=method.static_shapes)

@@ -51,6 +51,7 @@ class HiTRS(SkeletonMethod):
     """Hierarchical transformer (F-TRS -> C-TRS -> V-TRS) with the four reference pretext tasks."""
 
     split_bodies_for_pretraining = True
+    fuses_accumulation = True            # pretext_losses' LossGroups
     #: significant bits of the packed capacities (``methods.packing.bucket``), measured over one
     #: paper epoch of NTU-like lengths (``python -m benchmarks.perf.shapes``): pre-training
     #: (uniform batches of 64) 4-5 shapes at 7 % padding with 3 bits (8 at 4 % with 4);

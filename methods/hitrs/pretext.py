@@ -119,39 +119,69 @@ def sample_swap(n: torch.Tensor, size: int, generator: torch.Generator | None,
 
 
 # ---- losses ----------------------------------------------------------------------------------
-def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, picked: torch.Tensor, scale: float) -> torch.Tensor:
+class LossGroups:
+    """Per-group means: the micro-batches of a gradient accumulation fused into one batch.
+
+    ``count`` equal groups of consecutive samples; every loss and accuracy is its group's mean,
+    averaged over the groups, so one micro-batch of ``count x b`` samples gives the same loss
+    (and gradients) as ``count`` micro-batches of ``b`` averaged, as the engine's accumulation
+    does. ``count == 1``: the plain mean (the same arithmetic as always)."""
+
+    def __init__(self, batch: int, count: int = 1, device=None):
+        if count < 1 or batch % count:
+            raise ValueError(f"{batch} samples cannot form {count} equal loss groups (loop.fuse_accumulation "
+                             "needs batch_size x accumulation samples per micro-batch)")
+        self.count, self.per_group = count, batch // count
+        self.of_sample = torch.arange(batch, device=device) // self.per_group if count > 1 else None
+
+    def ratio(self, num: torch.Tensor, den: torch.Tensor, group: torch.Tensor | None = None) -> torch.Tensor:
+        """``sum(num) / max(sum(den), 1)`` per group (rows of ``num``/``den`` in group ``group``), averaged."""
+        if self.count == 1:
+            return num.sum() / den.sum().clamp(min=1)
+        rows = lambda t: t.reshape(t.shape[0], -1).sum(1)      # noqa: E731 - per-row totals
+        totals = num.new_zeros(self.count).index_add(0, group, rows(num))
+        counts = den.new_zeros(self.count).index_add(0, group, rows(den))
+        return (totals / counts.clamp(min=1)).mean()
+
+
+ONE_GROUP = LossGroups(1)
+
+
+def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, picked: torch.Tensor, scale: float,
+                     groups: LossGroups = ONE_GROUP, row_group: torch.Tensor | None = None) -> torch.Tensor:
     """Smooth-L1 (beta 1) mean over the coordinates of picked joints only; 0 when none (float32)."""
     with float32_island(pred):
         err = F.smooth_l1_loss(pred.float() * scale, target.float() * scale, reduction="none", beta=1.0)
         w = picked[..., None].to(err.dtype)
-        return (err * w).sum() / (w.sum() * err.shape[-1]).clamp(min=1)
+        return groups.ratio(err * w, w * err.shape[-1], row_group)
 
 
-def order_loss(orig_logits: torch.Tensor, perm_logits: torch.Tensor, weight: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def order_loss(orig_logits: torch.Tensor, perm_logits: torch.Tensor, weight: torch.Tensor,
+               groups: LossGroups = ONE_GROUP) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy with label 1 = original order, 0 = permuted; weighted mean and accuracy (float32)."""
     with float32_island(orig_logits):
         logits = torch.cat([orig_logits.float(), perm_logits.float()])
         labels = torch.cat([torch.ones_like(weight, dtype=torch.long), torch.zeros_like(weight, dtype=torch.long)])
         w = torch.cat([weight, weight]).float()
         ce = F.cross_entropy(logits, labels, reduction="none")
-        denom = w.sum().clamp(min=1)
-        return (ce * w).sum() / denom, ((logits.argmax(1) == labels).float() * w).sum() / denom
+        group = None if groups.of_sample is None else torch.cat([groups.of_sample, groups.of_sample])
+        return groups.ratio(ce * w, w, group), groups.ratio((logits.argmax(1) == labels).float() * w, w, group)
 
 
 def info_nce(pred: torch.Tensor, target: torch.Tensor, temperature: float,
-             valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             valid: torch.Tensor | None = None, groups: LossGroups = ONE_GROUP) -> tuple[torch.Tensor, torch.Tensor]:
     """InfoNCE over the batch: L2-normalised ``pred`` vs ``target``, the other rows' targets are
     negatives. ``valid`` rows/columns (bool) take part; others are excluded. Returns loss, top-1 acc.
+    With ``groups``, the negatives are the rows of the same group (the reference's micro-batch).
 
     Under torch.distributed the targets of every rank are gathered (gradient only through the
     local part), so the negatives are the global batch's, as on one device. Float32 also under
     autocast: the similarity matmul feeds a softmax at temperature 0.07."""
     with float32_island(pred):
-        return _info_nce(pred, target, temperature, valid)
+        return _info_nce(pred, target, temperature, valid, groups)
 
 
-def _info_nce(pred, target, temperature, valid):
+def _info_nce(pred, target, temperature, valid, groups):
     p = F.normalize(pred.float(), dim=1)
     t = F.normalize(target.float(), dim=1)
     if valid is None:
@@ -160,11 +190,16 @@ def _info_nce(pred, target, temperature, valid):
     valid_all = gather_with_local_grad(valid.float())[0] > 0.5
     logits = p @ t_all.T / temperature
     labels = offset + torch.arange(logits.shape[0], device=logits.device)
-    logits = logits.masked_fill(~valid_all[None, :], -1e4)    # finite: no NaN even if all invalid
+    keep = valid_all[None, :]
+    if groups.of_sample is not None:
+        if offset or t_all.shape[0] != p.shape[0]:
+            raise ValueError("loss groups (loop.fuse_accumulation) run on one process only")
+        keep = keep & (groups.of_sample[:, None] == groups.of_sample[None, :])
+    logits = logits.masked_fill(~keep, -1e4)                    # finite: no NaN even if all invalid
     w = valid.float()
     ce = F.cross_entropy(logits, labels, reduction="none")
-    denom = w.sum().clamp(min=1)
-    return (ce * w).sum() / denom, ((logits.argmax(1) == labels).float() * w).sum() / denom
+    return groups.ratio(ce * w, w, groups.of_sample), groups.ratio((logits.argmax(1) == labels).float() * w, w,
+                                                                   groups.of_sample)
 
 
 # ---- the joint forward -----------------------------------------------------------------------
@@ -176,6 +211,8 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
     ``capacities`` (host ints, ``HiTRS.capacities``): ``pretext_frames`` / ``pretext_clips`` slots
     for the frames F-TRS encodes and the clips V-TRS reads; every shape then follows from
     ``(B, T)`` and the capacities (no host read). Absent: exactly the batch's own.
+    ``loss_groups``: this batch is that many micro-batches of an accumulation, fused
+    (``LossGroups``: per-group means and next-clip negatives, as the micro-batches would give).
     Returns the summed loss and detached per-task logs ("mjp/loss", "mjp/err_mm", "fov/loss", "fov/acc",
     "cov/loss", "cov/acc", "ncp/loss", "ncp/acc").
     """
@@ -184,6 +221,7 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
     dev = s.device
     lengths = lengths.to(dev).long()
     b, t = s.shape[:2]
+    per_group = LossGroups(b, capacities.get("loss_groups", 1), dev)
     w, d = cfg.window, cfg.dilation
     p = pad_frames(w, d)
     s = pad_sequence(s, lengths, 0)                                    # zero beyond lengths
@@ -206,10 +244,11 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
         target = frames.gather(F.pad(s, (0, 0, 0, 0, p, p)))
         pick = frames.keep(F.pad(picked, (0, 0, p, p)))
         pred = heads.joint(frame_feats)
-        losses["mjp"] = masked_smooth_l1(pred, target, pick, cfg.regression_scale)
+        row_group = None if per_group.of_sample is None else per_group.of_sample[frames.index // (t + 2 * p)]
+        losses["mjp"] = masked_smooth_l1(pred, target, pick, cfg.regression_scale, per_group, row_group)
         # mean Euclidean error of the masked joints in millimetres (stream units are metres)
         err = (pred.detach().float() - target.float()).norm(dim=-1)
-        logs["mjp/err_mm"] = 1000.0 * (err * pick).sum() / pick.sum().clamp(min=1)
+        logs["mjp/err_mm"] = 1000.0 * per_group.ratio(err * pick, pick.float(), row_group)
 
     batch = torch.arange(b, device=dev)[:, None]
     offsets = torch.arange(w, device=dev) * d
@@ -232,7 +271,7 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
         clip_emb = encoder.clip(torch.cat(groups)).split([g.shape[0] for g in groups])
     if "C" in levels:
         logits = heads.frame_order(torch.cat(clip_emb[:2]))
-        losses["fov"], logs["fov/acc"] = order_loss(logits[:b], logits[b:], fov_ok.float())
+        losses["fov"], logs["fov/acc"] = order_loss(logits[:b], logits[b:], fov_ok.float(), per_group)
     if "V" in levels:
         win_emb, last_emb = clip_emb[-2], clip_emb[-1].detach()
         table = clips.unpack(win_emb)                                  # (B, width, 2d), zero past n_video
@@ -240,9 +279,9 @@ def pretext_losses(encoder: HiTRSEncoder, heads: PretextHeads, s: torch.Tensor, 
         permuted = table.gather(1, perm_v[..., None].expand_as(table))
         video = encoder.video(torch.cat([table, permuted]), torch.cat([video_valid, video_valid]))
         losses["cov"], logs["cov/acc"] = order_loss(heads.clip_order(video[:b]), heads.clip_order(video[b:]),
-                                                    cov_ok.float())
+                                                    cov_ok.float(), per_group)
         losses["ncp"], logs["ncp/acc"] = info_nce(heads.next_clip(video[:b]), last_emb, cfg.nce_temperature,
-                                                  valid=n_video >= 1)
+                                                  valid=n_video >= 1, groups=per_group)
     for name, value in losses.items():
         logs[f"{name}/loss"] = value.detach()
     total = sum(losses.values()) if losses else feats.sum() * 0.0

@@ -153,3 +153,53 @@ def test_step_is_captured_as_one_graph(name, phase):
         loss = compiled(*batch.tensors)
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_fused_accumulation_equals_its_micro_batches(monkeypatch):
+    """One micro-batch of 3 x 4 samples with ``loss_groups`` 3 gives the loss and gradients of
+    three micro-batches of 4 averaged (next-clip negatives within each group), given the same
+    random draws (recorded per micro-batch, replayed concatenated)."""
+    from methods.hitrs.pretext import pretext_losses
+    torch.manual_seed(0)
+    method = methods.create("hitrs", "ci", dropout=0.0)
+    encoder, heads, cfg = method.net.encoder, method.net.heads, method.config
+    groups, per, frames = 3, 4, 40
+    lengths = torch.randint(19, frames + 1, (groups * per,))
+    s = torch.randn(groups * per, frames, 25, 3) * (torch.arange(frames)[None] < lengths[:, None])[..., None, None]
+    real_rand, drawn = torch.rand, []
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: drawn[-1].append(real_rand(*a, **k)) or drawn[-1][-1])
+    method.zero_grad()
+    micro_losses, micro_logs = [], []
+    for k in range(groups):
+        drawn.append([])
+        part = slice(k * per, (k + 1) * per)
+        caps = method.capacities(lengths[part].numpy(), frames, "pretrain")
+        loss, logs = pretext_losses(encoder, heads, s[part], lengths[part], cfg, None, caps)
+        (loss / groups).backward()
+        micro_losses.append(loss.detach())
+        micro_logs.append(logs)
+    accumulated = _grads(method)
+    replay = iter([torch.cat(calls, dim=1 if calls[0].dim() == 4 else 0) for calls in zip(*drawn)])
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: next(replay))
+    method.zero_grad()
+    caps = {**method.capacities(lengths.numpy(), frames, "pretrain"), "loss_groups": groups}
+    loss, logs = pretext_losses(encoder, heads, s, lengths, cfg, None, caps)
+    loss.backward()
+    assert _close(loss.detach(), torch.stack(micro_losses).mean()) and _close(_grads(method), accumulated)
+    for key in logs:
+        assert _close(logs[key], torch.stack([m[key] for m in micro_logs]).mean(), tol=1e-5), key
+
+
+def test_engine_fuses_accumulation_into_one_micro_batch(tmp_path):
+    """``loop.fuse_accumulation``: the engine steps on batch_size x accumulation samples with
+    ``loss_groups``; refused for a method without per-group losses."""
+    from benchmarks.engine.pretrain import fused_accumulation
+    hitrs = methods.create("hitrs", "ci", **{"loop.accumulation": 2, "loop.fuse_accumulation": True})
+    order = [np.arange(i, i + 4) for i in range(0, 20, 4)]
+    fused, capacities, accumulation = fused_accumulation(hitrs, lambda epoch: order)
+    assert accumulation == 1 and [len(b) for b in fused(0)] == [8, 8]          # the 5th batch is dropped
+    assert np.array_equal(fused(0)[1], np.concatenate(order[2:4]))
+    assert capacities(np.full(8, 30), 48)["loss_groups"] == 2
+    mcc = methods.create("mcc", "ci", **{"loop.accumulation": 2, "loop.fuse_accumulation": True})
+    with pytest.raises(ValueError, match="no per-group losses"):
+        fused_accumulation(mcc, lambda epoch: order)
