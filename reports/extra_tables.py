@@ -67,7 +67,9 @@ def recognition_spec(df: pd.DataFrame) -> TableSpec:
         seen = {float(f) for f in df.loc[df["task"] == "recognition", "label_fraction"].unique()}
     fractions = sorted({*STANDARD_FRACTIONS, *(f for f in seen if not np.isclose(STANDARD_FRACTIONS, f).any())},
                        reverse=True)
-    rows = tuple(ROW_MATCH) + tuple(v for v in extra_variants(df, "recognition") if v not in ROW_MATCH)
+    # not the zero-velocity forecaster (no classifier) nor "CrosSCLR (joint only)", the CrosSCLR row again
+    rows = tuple(r for r in ROW_MATCH if not r.startswith(("Zero-velocity", "CrosSCLR (joint only)")))
+    rows += tuple(v for v in extra_variants(df, "recognition") if v not in ROW_MATCH)
     matches = {**ROW_MATCH, **{v: {"variant": v} for v in rows if v not in ROW_MATCH}}
     cols, cells = [], {}
     for f in fractions:

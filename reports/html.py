@@ -14,7 +14,7 @@ import pandas as pd
 
 from .figures import Figure
 from .records import is_synthetic
-from .tables import MISSING, TableResult, caption, fmt_diff, fmt_ours, fmt_paper
+from .tables import MISSING, TableResult, caption, fmt_diff, fmt_ours, fmt_paper, has_paper
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
@@ -56,8 +56,9 @@ def _table_html(result: TableResult) -> str:
                 pap = fmt_paper(r.paper)
                 title = f"seeds: {r.seeds}; runs: {r.run_ids}" if r.n_seeds else "no run"
                 cls = ' class="missing"' if ours == MISSING else ""
-                tds.append(f'<td{cls} title="{_e(title)}">{_e(ours)}'
-                           f'<span class="paper">paper {_e(pap)}, Δ {_e(fmt_diff(r.diff))}</span></td>')
+                paper_part = (f'<span class="paper">paper {_e(pap)}, Δ {_e(fmt_diff(r.diff))}</span>'
+                              if has_paper(r.paper) else "")
+                tds.append(f'<td{cls} title="{_e(title)}">{_e(ours)}{paper_part}</td>')
             rows.append("<tr>" + "".join(tds) + "</tr>")
         parts.append(f'<table class="result" data-table="{spec.key}" data-dataset="{_e(sec[0])}">'
                      + "".join(rows) + "</table>")

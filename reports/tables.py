@@ -14,7 +14,7 @@ column), the zero-velocity predictor (repeat the last observed pose) and CrosSCL
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -139,6 +139,36 @@ class TableResult:
     spec: TableSpec
     cells: pd.DataFrame  # long: one row per (section, row, col)
     sections: list = field(default_factory=list)  # [(dataset, split, profile)]
+    left_out: dict = field(default_factory=dict)  # {"rows": [...], "cols": [...]}: no run, no paper value
+
+
+def has_paper(value) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def prune(result: TableResult) -> TableResult:
+    """Drop the rows and columns that no run filled in any section and where the paper has no
+    number (a zero-velocity row in a recognition table, columns of fractions not run); the
+    caption names what was left out. The paper's numbers always keep their row and column."""
+    spec, c = result.spec, result.cells
+    if c.empty:
+        return result
+    filled = (c["n_runs"] > 0) | c["paper"].map(has_paper)
+    rows = tuple(r for r in spec.rows if filled[c["row"] == r].any())
+    cols = tuple(k for k in spec.cols if filled[c["col"] == k].any())
+    if rows == spec.rows and cols == spec.cols:
+        return result
+    groups, start = [], 0
+    for label, span in spec.col_groups:   # the two-level LaTeX header keeps only the kept columns
+        kept = sum(1 for k in spec.cols[start:start + span] if k in cols)
+        start += span
+        if kept:
+            groups.append((label, kept))
+    pruned = replace(spec, rows=rows, cols=cols, col_groups=tuple(groups),
+                     cells={k: v for k, v in spec.cells.items() if k[0] in rows and k[1] in cols})
+    cells = c[c["row"].isin(rows) & c["col"].isin(cols)].reset_index(drop=True)
+    left = {"rows": [r for r in spec.rows if r not in rows], "cols": [k for k in spec.cols if k not in cols]}
+    return TableResult(pruned, cells, result.sections, left)
 
 
 def build_table(spec: TableSpec, df: pd.DataFrame) -> TableResult:
@@ -165,7 +195,7 @@ def build_table(spec: TableSpec, df: pd.DataFrame) -> TableResult:
                         "seeds": " ".join(str(int(s)) for s in sorted(hit["seed"].dropna().unique())) if n else "",
                         "paper": cell.paper, "diff": mean - cell.paper if n and cell.paper is not None else float("nan"),
                         "run_ids": " ".join(hit["run_id"].astype(str)) if n else ""})
-    return TableResult(spec, pd.DataFrame(out), secs)
+    return prune(TableResult(spec, pd.DataFrame(out), secs))
 
 
 # ---- formatting --------------------------------------------------------------------------
@@ -203,8 +233,12 @@ def caption(result: TableResult, section: tuple[str, str, str], cells: pd.DataFr
         lines.append(f"⚠ SYNTHETIC data ({ds}) — not comparable to the paper's {spec.paper_data_word} numbers.")
     seeds = sorted({s for text in cells["seeds"] for s in text.split()}, key=int)
     ours = (f"Ours: {ds}, split {split}, profile {prof}" + (f", mean ± std over seeds {', '.join(seeds)}" if seeds else ""))
-    lines.append(f"{spec.title}. {ours}. Paper: {spec.paper_dataset} ({spec.paper_source}). "
-                 f"Each cell: ours (paper, Δ = ours − paper{', lower is better' if not spec.higher_is_better else ''}).")
+    papers = cells["paper"].map(has_paper) if len(cells) else pd.Series([], dtype=bool)
+    lower = ", lower is better" if not spec.higher_is_better else ""
+    each = (f"Each cell: ours (paper, Δ = ours − paper{lower})" if papers.all() and len(papers) else
+            f"Each cell: ours (paper, Δ = ours − paper{lower}) where the paper has a number, else ours"
+            if papers.any() else f"Each cell: ours{lower}")
+    lines.append(f"{spec.title}. {ours}. Paper: {spec.paper_dataset} ({spec.paper_source}). {each}.")
     if ds != "none" and not is_synthetic(ds) and prof != "paper":
         lines.append(f"Note: profile '{prof}' uses a reduced schedule; the paper used the full protocol.")
     missing = int((cells["n_runs"] == 0).sum())
@@ -215,6 +249,10 @@ def caption(result: TableResult, section: tuple[str, str, str], cells: pd.DataFr
         lines.append(f"{nan} cells have runs without a finite value (NaN: diverged or failed metric).")
     if reference_note(spec.rows):
         lines.append(reference_note(spec.rows))
+    left = [f"{kind} {', '.join(names)}" for kind, names in
+            (("rows", result.left_out.get("rows") or []), ("columns", result.left_out.get("cols") or [])) if names]
+    if left and ds != "none":
+        lines.append(f"Left out (no run and no paper value): {'; '.join(left)}.")
     return lines
 
 
@@ -231,9 +269,8 @@ def to_markdown(result: TableResult) -> str:
     spec = result.spec
     out = [f"# {spec.key.replace('table', 'Table ')}: {spec.title}", ""]
     for sec in result.sections:
-        head, body, cells = _grid(result, sec, lambda r: f"{fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)} "
-                                                         f"({fmt_paper(r.paper)}, "
-                                                         f"Δ {fmt_diff(r.diff)})")
+        head, body, cells = _grid(result, sec, lambda r: fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, runs=r.n_runs)
+                                  + (f" ({fmt_paper(r.paper)}, Δ {fmt_diff(r.diff)})" if has_paper(r.paper) else ""))
         out += [f"**{md_text(line)}**" if line.startswith("⚠") else md_text(line)
                 for line in caption(result, sec, cells)] + [""]
         out.append("| " + " | ".join(md_text(h) for h in head) + " |")
@@ -255,6 +292,8 @@ def tex_escape(text: str) -> str:
 def _tex_cell(r) -> str:
     ours = fmt_ours(r.ours_mean, r.ours_std, r.n_seeds, pm=r"\pm", runs=r.n_runs)
     ours = "---" if ours == MISSING else ours if ours == "NaN" else f"${ours}$"
+    if not has_paper(r.paper):
+        return ours
     pap = fmt_paper(r.paper).replace(MISSING, "---")
     return ours + r" {\scriptsize(" + pap + ", " + fmt_diff(r.diff, "-").replace(MISSING, "---") + ")}"
 

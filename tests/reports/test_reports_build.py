@@ -101,10 +101,13 @@ def test_markdown_shows_missing_and_synthetic_caption(built):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3].startswith("— (41.6, Δ —)") and cells[4].startswith("— (60.9")
     assert re.match(r"^\d+\.\d ± \d+\.\d+ \(60\.1, Δ [+−]\d+\.\d\)$", cells[1])
-    # 2 skipped + reference rows without records; Hi-TRS random init at 100% is Table 3's "-" runs
-    assert "16 of 32 cells have no run" in md and "not from the paper" in md
-    assert "| MCC random init † | — (—, Δ —)" in md
-    assert re.search(r"\| Hi-TRS random init † \| \d+\.\d ± [\d.]+ \(—, Δ —\) \| [^|]+ \| — \(—, Δ —\)", md)
+    # 2 skipped + Hi-TRS random init at 10% (at 100% it is Table 3's "-" runs); reference rows
+    # without any record are left out (issue 28, item 6), named in the caption
+    assert "4 of 20 cells have no run" in md and "not from the paper" in md
+    assert "| MCC random init †" not in md and "Left out (no run and no paper value): rows CrosSCLR (joint only) †, " \
+        "MCC random init †, CrosSCLR random init †." in md
+    assert "(—, Δ —)" not in md     # no paper part where the paper has no number
+    assert re.search(r"\| Hi-TRS random init † \| \d+\.\d ± [\d.]+ \| [^|]+ \| — \| — \|", md)
     md2 = (out / "table2.md").read_text()
     assert "not comparable to the paper's NTU-60 numbers" in md2
     md3 = (out / "table3.md").read_text()
@@ -178,7 +181,8 @@ def test_no_records_gives_all_missing_tables(tmp_path):
     (tmp_path / "records").mkdir()
     info = build(tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "table1.md").read_text()
-    assert "No detection records found" in md and md.count("— (") == 32
+    assert "No detection records found" in md and md.count("— (") == 16   # the paper's rows stay, with its numbers
+    assert "random init" not in md.split("| Method", 1)[1]
     assert "reason" in info["figures"]["fig2_timelines"]
     assert (tmp_path / "out" / "report.html").exists()
 
@@ -230,4 +234,37 @@ def test_nan_runs_are_not_shown_as_missing(tmp_path):
     build(tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "table2.md").read_text()
     assert "| MCC | NaN (90.4, Δ —)" in md and "1 cells have runs without a finite value" in md
-    assert "13 of 14 cells have no run" in md
+    assert "5 of 6 cells have no run" in md        # the reference rows without a run are left out
+
+
+def test_clean_layout_only_what_ran_or_the_paper_reports(tmp_path):
+    """Issue 28, item 6: no column that no run filled (fractions not run), no row for a variant
+    without a value in that table (zero velocity in recognition), no paper part where the paper
+    has no number; the same in md, tex, csv and HTML, and the caption says what was left out."""
+    res = Results(tmp_path)
+    for seed in (0, 1):
+        for variant in ("mcc", "hitrs"):
+            res.add(variant, variant, "joint", "F+C+V" if variant == "hitrs" else None, "recognition", 1.0, seed,
+                    {"top1": 30.0 + seed, "linear_top1": 40.0, "knn_top1": 20.0})
+        res.add("zero-velocity", "zero-velocity", "joint", None, "prediction", 1.0, seed, {"mpjpe": 88.0})
+    build(tmp_path, tmp_path / "out")
+    out = tmp_path / "out"
+    md = (out / "recognition.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| Method"))
+    assert header == "| Method | 100% fine-tune | 100% linear | 100% kNN |"
+    grid = md.split("| Method", 1)[1]
+    assert "Zero-velocity" not in md and "(joint only)" not in md and "(" not in grid   # not recognition rows
+    assert [line.split("|")[1].strip() for line in grid.splitlines()[2:] if line.startswith("|")] == ["MCC", "Hi-TRS"]
+    assert "columns 20% fine-tune" in md and "Each cell: ours." in md
+    csv = _csv(out, "recognition")
+    assert set(csv["row"]) == {"MCC", "Hi-TRS"} and set(csv["col"]) == {"100% fine-tune", "100% linear", "100% kNN"}
+    tex = (out / "recognition.tex").read_text()
+    assert r"\begin{tabular}{lccc}" in tex and "20\\%" not in tex.split(r"\begin{tabular}", 1)[1]
+    assert r"\multicolumn{3}{c}{100\% labels}" in tex and "scriptsize" not in tex
+    html = (out / "report.html").read_text()
+    rec_table = html.split('data-table="recognition"', 1)[1].split("</table>", 1)[0]
+    assert "Zero-velocity" not in rec_table and 'class="paper"' not in rec_table and "20% fine-tune" not in rec_table
+    # Table 2: the paper's rows keep their numbers though not run; the zero-velocity reference row ran
+    md2 = (out / "table2.md").read_text()
+    assert "| Zero-velocity † | 88.0 ± 0.00 | — |" in md2 and "| MCC | — (90.4, Δ —) |" in md2
+    assert "MCC random init" not in md2.split("| Method", 1)[1]
