@@ -36,7 +36,7 @@ def micro_batches(data, epoch_order: Callable[[int], list[np.ndarray]], epoch: i
         x, lengths, y = data.batch(items, frames)
         if pin:
             x, lengths, y = x.pin_memory(), lengths.pin_memory(), y.pin_memory()
-        host_lengths = lengths.numpy() if not pin else data.lengths[items]
+        host_lengths = data.lengths[items]
         caps = capacities(host_lengths, int(x.shape[1])) if capacities is not None else {}
         tensors = (x, lengths, y) if labels else (x, lengths)
         yield epoch, position, MicroBatch(tensors, caps, int(host_lengths.sum()), int(x.shape[0] * x.shape[1]))
