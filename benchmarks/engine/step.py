@@ -98,7 +98,8 @@ class LogWindow:
         if self.bad is None:
             return True, {}, None
         keys = list(self.latest)
-        values = torch.stack([self.latest[k].float().reshape(()) for k in keys] + [self.bad.float()]).tolist()
+        on = self.bad.device   # a method's plain-number logs are CPU scalars beside device losses
+        values = torch.stack([self.latest[k].float().reshape(()).to(on) for k in keys] + [self.bad.float()]).tolist()
         finite, first = values[-1] == 0.0, self.first_step
         self.bad, self.first_step = None, None
         return finite, dict(zip(keys, values[:-1])), first
