@@ -90,6 +90,11 @@ def check_output_paths(root, folders=(), files=(), flag: str = "--out", locks=()
     real_root = root.resolve()
     probed: set[Path] = set()
 
+    def refuse_outside_link(path: Path, st: os.stat_result) -> None:
+        if stat.S_ISLNK(st.st_mode) and not _inside(path, real_root):
+            raise UnsafePathError(f"{flag} {root}: {path} is a link to {path.resolve()}, outside {flag}; "
+                                  f"remove the link or choose another {flag}")
+
     def walk(parts: tuple[str, ...]) -> bool:
         """Check each existing folder from ``root`` down; False when one is absent."""
         path = root
@@ -101,9 +106,7 @@ def check_output_paths(root, folders=(), files=(), flag: str = "--out", locks=()
                 return False
             except OSError as err:
                 raise UnsafePathError(f"{flag} {root}: cannot inspect {path} ({err.strerror or err})") from None
-            if stat.S_ISLNK(st.st_mode) and not _inside(path, real_root):
-                raise UnsafePathError(f"{flag} {root}: {path} is a link to {path.resolve()}, outside {flag}; "
-                                 f"remove the link or choose another {flag}")
+            refuse_outside_link(path, st)
             if not path.is_dir():
                 what = "a file" if path.exists() else "a dangling link"
                 raise UnsafePathError(f"{flag} {root}: {path} is {what} where the run writes a folder; "
@@ -127,9 +130,7 @@ def check_output_paths(root, folders=(), files=(), flag: str = "--out", locks=()
         if stat.S_ISLNK(st.st_mode) and str(rel) in map(str, locks):
             raise UnsafePathError(f"{flag} {root}: {path} is a link where the run keeps a lock file; "
                              f"delete the link or choose another {flag}")
-        if stat.S_ISLNK(st.st_mode) and not _inside(path, real_root):
-            raise UnsafePathError(f"{flag} {root}: {path} is a link to {path.resolve()}, outside {flag}; "
-                             f"remove the link or choose another {flag}")
+        refuse_outside_link(path, st)
         if not path.is_file():
             what = "a folder" if path.is_dir() else "not a regular file"
             raise UnsafePathError(f"{flag} {root}: {path} is {what} where the run writes a file; "
